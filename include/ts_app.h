@@ -1,0 +1,39 @@
+/*
+ * Application state shared by every worker thread, and the one entry point
+ * the http layer calls: ts_app_handle() turns a ts_request into a complete
+ * ts_response (routing, handler, JSON errors, CORS, ETag/304).
+ */
+#ifndef TS_APP_H
+#define TS_APP_H
+
+#include "ts_config.h"
+#include "ts_request.h"
+#include "ts_router.h"
+
+#include <limits.h>
+
+struct ts_tms_registry;
+struct ts_cache;
+struct ts_metrics;
+
+typedef struct ts_app {
+    const ts_config *cfg;
+    struct ts_tms_registry *tms;
+    struct ts_cache *cache;
+    char data_root[PATH_MAX];       /* realpath of cfg->data_root */
+    char default_dataset[PATH_MAX]; /* realpath, "" when there is none */
+    int threads;
+    const ts_route *routes;
+    size_t nroutes;
+    volatile int draining; /* set on shutdown: /healthz answers 503 */
+} ts_app;
+
+/* Builds the application from settings; on failure returns -1 with a message. */
+int ts_app_init(ts_app *app, const ts_config *cfg, char *err, size_t errlen);
+void ts_app_destroy(ts_app *app);
+
+/* Routes, dispatches and post-processes one request. Never fails: every
+ * error becomes a JSON response. resp must be initialised. */
+void ts_app_handle(ts_app *app, const ts_request *req, ts_response *resp);
+
+#endif

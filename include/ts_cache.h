@@ -1,0 +1,132 @@
+/*
+ * The cache layer: a front (ts_cache: keys, client Cache-Control, coalescing,
+ * statistics, entry framing) over one backend (a struct of function pointers,
+ * MapCache-style). Each backend file exports only its *_create().
+ *
+ * A lookup has three outcomes (MapCache's MISS vs FAILURE): HIT, MISS and
+ * ERROR. An ERROR is logged (rate-limited) and served as a MISS, so a Redis
+ * outage never becomes a failed request.
+ */
+#ifndef TS_CACHE_H
+#define TS_CACHE_H
+
+#include "ts_common.h"
+#include "ts_request.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum { TS_CGET_HIT = 0, TS_CGET_MISS = 1, TS_CGET_ERROR = -1 };
+
+typedef uint64_t (*ts_clock_fn)(void *ud); /* nanoseconds, monotonic */
+
+typedef struct ts_cache_stats {
+    const char *backend;
+    long long entries, bytes;
+    long long hits, misses, bypasses, errors, evictions, stores;
+} ts_cache_stats;
+
+typedef struct ts_cache_backend ts_cache_backend;
+struct ts_cache_backend {
+    const char *name;
+    /* *out gets a new reference to the stored value on HIT. */
+    int (*get)(ts_cache_backend *b, const char *key, size_t klen, ts_blob **out);
+    /* ttl_s 0 = no expiry. Returns 0 or a negative code. */
+    int (*set)(ts_cache_backend *b, const char *key, size_t klen, ts_blob *value,
+               unsigned ttl_s);
+    /* Delete every key starting with prefix; *deleted (may be NULL) gets the count. */
+    int (*del_prefix)(ts_cache_backend *b, const char *prefix, size_t plen, long long *deleted);
+    /* Fills entries/bytes/evictions/errors of the backend; other fields untouched. */
+    void (*stats)(ts_cache_backend *b, ts_cache_stats *out);
+    /* Optional cross-instance render lock (NULL when unsupported): 1 = acquired,
+     * 0 = held elsewhere, <0 = error (treat as acquired). */
+    int (*try_lock)(ts_cache_backend *b, const char *key, size_t klen, unsigned lease_ms);
+    void (*unlock)(ts_cache_backend *b, const char *key, size_t klen);
+    void (*destroy)(ts_cache_backend *b);
+};
+
+/* Backends. clock may be NULL (ts_now_ns). */
+ts_cache_backend *ts_cache_memory_create(size_t max_bytes, ts_clock_fn clock, void *clock_ud);
+/* endpoint: redis://[:password@]host:port/db?timeout=ms or unix:///path.sock[?db=N] */
+ts_cache_backend *ts_cache_redis_create(const char *endpoint, ts_ctx *ctx);
+ts_cache_backend *ts_cache_tiered_create(ts_cache_backend *l1, ts_cache_backend *l2);
+
+/* Fixed-length keys: "<namespace>:<dataset hash, 16 hex>:<request hash, 32 hex>".
+ * The dataset part hashes only the dataset's resolved path, so one dataset's
+ * entries can be deleted by prefix; the request part (XXH3-128) covers
+ * everything that changes the bytes, including the source's size and mtime. */
+typedef struct ts_cache_key {
+    char str[192];
+    size_t len;
+    size_t dataset_prefix_len; /* str[0..dataset_prefix_len) is the per-dataset prefix */
+} ts_cache_key;
+
+typedef struct ts_key_input {
+    const char *namespace_;
+    const char *dataset;     /* resolved path, or NULL for dataset-independent docs */
+    long long source_size;   /* identity of the source file (0 when no dataset) */
+    long long source_mtime_ns;
+    const char *route;       /* route name, e.g. "tile" */
+    const ts_kv *path_params; /* normalised path values (tms, z, x, y, scale, format) */
+    size_t npath;
+    const ts_kv *query;      /* request query, in request order */
+    size_t nquery;
+    const char *base_url;    /* for documents that embed absolute URLs, else NULL */
+} ts_key_input;
+
+/* Canonical form: query names lower-cased, distinct names sorted, values of
+ * a repeated name kept in request order. */
+int ts_cache_key_build(const ts_key_input *in, ts_cache_key *out);
+/* Prefix of all keys of one dataset (for DELETE /cache?url=). */
+int ts_cache_key_dataset_prefix(const char *namespace_, const char *dataset, ts_cache_key *out);
+
+/* Entry framing stored in backends (documented in docs/cache.md):
+ * "TSC1" | u16 status | u8 ctype_len | ctype | u8 etag_len | etag | u32 body_len | body,
+ * integers little-endian. */
+typedef struct ts_cache_entry {
+    int status;
+    const char *content_type; size_t content_type_len;
+    const char *etag; size_t etag_len;
+    const unsigned char *body; size_t body_len;
+} ts_cache_entry;
+ts_blob *ts_cache_entry_encode(int status, const char *content_type, const char *etag,
+                               const void *body, size_t body_len);
+/* Validates the framing; pointers refer into blob. Returns 0 or -1. */
+int ts_cache_entry_decode(const unsigned char *data, size_t len, ts_cache_entry *out);
+
+typedef struct ts_cache ts_cache;
+
+typedef struct ts_cache_opts {
+    const char *namespace_;
+    unsigned ttl_s;
+    bool cross_instance_lock; /* use backend try_lock when available */
+} ts_cache_opts;
+
+/* Takes ownership of backend (NULL = caching disabled: every request is a MISS). */
+ts_cache *ts_cache_create(ts_cache_backend *backend, const ts_cache_opts *opts);
+void ts_cache_destroy(ts_cache *c);
+const char *ts_cache_namespace(const ts_cache *c);
+
+/* Produces a complete response for `req`: fills resp with status, body and
+ * headers. Returns 0, or a negative code with ctx set (the caller turns it
+ * into a JSON error). Must never be called with a response it already filled. */
+typedef int (*ts_render_fn)(void *ud, ts_response *resp, ts_ctx *ctx);
+
+/* The whole cache path of one request:
+ *  - request Cache-Control: no-cache skips the read (X-Cache: BYPASS),
+ *    no-store skips the write;
+ *  - HIT: resp takes a reference to the cached bytes (no copy), X-Cache: HIT;
+ *  - MISS: concurrent callers with the same key wait for one render
+ *    (coalescing); a complete 200 gets a strong ETag and is stored;
+ *    X-Cache: MISS. Errors are never stored.
+ * `store` false: render without storing (X-Cache: BYPASS). */
+int ts_cache_serve(ts_cache *c, const ts_cache_key *key, const ts_request *req, bool store,
+                   ts_render_fn render, void *ud, ts_response *resp, ts_ctx *ctx);
+
+int ts_cache_delete_prefix(ts_cache *c, const char *prefix, size_t plen, long long *deleted);
+void ts_cache_get_stats(ts_cache *c, ts_cache_stats *out);
+
+/* Strong ETag of a body: "\"<32 hex of XXH3-128>\"". buf must hold 40 bytes. */
+void ts_etag_of(const void *body, size_t len, char *buf);
+
+#endif

@@ -1,0 +1,82 @@
+/*
+ * The plain request and response structs that every module below `http`
+ * works with. No libmicrohttpd types appear here, so handlers, the cache and
+ * the renderer can be tested without a socket.
+ */
+#ifndef TS_REQUEST_H
+#define TS_REQUEST_H
+
+#include "ts_common.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct ts_kv {
+    const char *key;
+    const char *value;
+} ts_kv;
+
+#define TS_MAX_QUERY 64
+#define TS_MAX_REQ_HEADERS 16
+
+typedef struct ts_request {
+    const char *method; /* "GET", "HEAD", "DELETE", ... */
+    const char *path;   /* URL-decoded path, without the query string */
+    ts_kv query[TS_MAX_QUERY]; /* in request order, repeated keys kept */
+    size_t nquery;
+    bool query_truncated;      /* more than TS_MAX_QUERY arguments were sent */
+    ts_kv headers[TS_MAX_REQ_HEADERS]; /* the headers handlers may look at */
+    size_t nheaders;
+    const char *client_addr; /* textual peer address, may be NULL */
+    uint64_t start_ns;
+} ts_request;
+
+/* Query names compare case-insensitively (the cache key normalises them too). */
+const char *ts_req_query(const ts_request *req, const char *name);
+/* All values of a repeated parameter, in order; returns how many exist (may exceed max). */
+size_t ts_req_query_all(const ts_request *req, const char *name, const char **out, size_t max);
+const char *ts_req_header(const ts_request *req, const char *name);
+/* Add a query argument / header (used by the http layer and by tests). */
+int ts_req_add_query(ts_request *req, const char *key, const char *value);
+int ts_req_add_header(ts_request *req, const char *name, const char *value);
+
+#define TS_MAX_RESP_HEADERS 16
+
+typedef struct ts_header {
+    char name[40];
+    char value[400];
+} ts_header;
+
+typedef enum ts_cache_outcome {
+    TS_CACHE_NONE = 0, /* not a cacheable route */
+    TS_CACHE_OUT_HIT,
+    TS_CACHE_OUT_MISS,
+    TS_CACHE_OUT_BYPASS
+} ts_cache_outcome;
+
+typedef struct ts_response {
+    int status;
+    char content_type[80];
+    ts_blob *body;       /* owned reference, may be NULL */
+    size_t body_off;     /* the body is body->data[body_off .. body_off+body_len) */
+    size_t body_len;
+    ts_header headers[TS_MAX_RESP_HEADERS];
+    size_t nheaders;
+    ts_cache_outcome cache;
+} ts_response;
+
+void ts_resp_init(ts_response *resp);
+void ts_resp_clear(ts_response *resp); /* releases the body, resets to 200 */
+int ts_resp_set_header(ts_response *resp, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+const char *ts_resp_header(const ts_response *resp, const char *name);
+/* Takes ownership of the blob's reference; the whole blob is the body. */
+void ts_resp_set_body(ts_response *resp, int status, const char *content_type, ts_blob *body);
+/* {"detail": "..."} with the given status; the detail is JSON-escaped. */
+void ts_resp_error(ts_response *resp, int status, const char *detail);
+/* JSON-escape s into buf (without quotes). */
+int ts_json_escape(ts_buf *buf, const char *s);
+const char *ts_cache_outcome_name(ts_cache_outcome o);
+
+#endif

@@ -1,0 +1,135 @@
+/* Application setup, the routing table and request dispatch (see ts_app.h). */
+#include "ts_app.h"
+#include "ts_api.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Longer tile forms come first: a capture at the end of a segment would
+ * otherwise swallow "@2x.png". */
+static const ts_route routes[] = {
+    {"GET", "/healthz", ts_api_healthz, "healthz"},
+};
+
+static int find_default_dataset(ts_app *app, char *err, size_t errlen)
+{
+    const char *name = app->cfg->default_dataset;
+    char path[PATH_MAX * 2 + 8];
+    if (name && name[0]) {
+        if (name[0] == '/')
+            snprintf(path, sizeof path, "%s", name);
+        else
+            snprintf(path, sizeof path, "%s/%s", app->data_root, name);
+        if (!realpath(path, app->default_dataset)) {
+            snprintf(err, errlen, "default dataset '%s' not found", path);
+            return -1;
+        }
+        return 0;
+    }
+    /* The first .tif of the data root, by name, so the viewer works out of the box. */
+    struct dirent **list = NULL;
+    int n = scandir(app->data_root, &list, NULL, alphasort);
+    app->default_dataset[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        const char *d = list[i]->d_name;
+        size_t l = strlen(d);
+        if (!app->default_dataset[0] && d[0] != '.' &&
+            ((l > 4 && strcasecmp(d + l - 4, ".tif") == 0) ||
+             (l > 5 && strcasecmp(d + l - 5, ".tiff") == 0))) {
+            snprintf(path, sizeof path, "%s/%s", app->data_root, d);
+            if (!realpath(path, app->default_dataset))
+                app->default_dataset[0] = '\0';
+        }
+        free(list[i]);
+    }
+    free(list);
+    return 0;
+}
+
+int ts_app_init(ts_app *app, const ts_config *cfg, char *err, size_t errlen)
+{
+    memset(app, 0, sizeof *app);
+    app->cfg = cfg;
+    app->routes = routes;
+    app->nroutes = sizeof routes / sizeof routes[0];
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    app->threads = cfg->threads > 0 ? (int)cfg->threads : (cores > 0 ? (int)cores : 1);
+
+    if (!realpath(cfg->data_root, app->data_root)) {
+        snprintf(err, errlen, "data root '%s' does not exist", cfg->data_root);
+        return -1;
+    }
+    struct stat st;
+    if (stat(app->data_root, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "data root '%s' is not a directory", cfg->data_root);
+        return -1;
+    }
+    if (find_default_dataset(app, err, errlen) < 0)
+        return -1;
+    return 0;
+}
+
+void ts_app_destroy(ts_app *app)
+{
+    (void)app;
+}
+
+/* Weak-compare an If-None-Match list against our strong ETag. */
+static int etag_matches(const char *inm, const char *etag)
+{
+    if (!inm || !etag || !etag[0])
+        return 0;
+    if (strcmp(inm, "*") == 0)
+        return 1;
+    size_t el = strlen(etag);
+    for (const char *p = inm; (p = strstr(p, etag)) != NULL; p += el) {
+        char after = p[el];
+        if (after == '\0' || after == ',' || after == ' ')
+            return 1;
+    }
+    return 0;
+}
+
+void ts_app_handle(ts_app *app, const ts_request *req, ts_response *resp)
+{
+    ts_ctx ctx;
+    ts_ctx_init(&ctx);
+    ts_match m;
+    int rc;
+    if (req->query_truncated) {
+        rc = ts_ctx_error(&ctx, TS_EBAD_REQUEST, "too many query parameters (at most %d)",
+                          TS_MAX_QUERY);
+    } else {
+        rc = ts_router_find(app->routes, app->nroutes, req->method, req->path, &m);
+        if (rc == -TS_ENOT_FOUND)
+            ts_ctx_error(&ctx, TS_ENOT_FOUND, "Not Found");
+        else if (rc == -TS_EMETHOD)
+            ts_ctx_error(&ctx, TS_EMETHOD, "Method Not Allowed");
+        else
+            rc = m.route->handler(app, req, &m, resp, &ctx);
+    }
+    if (rc < 0 || ctx.code) {
+        ts_resp_error(resp, ctx.code ? ctx.status : 500,
+                      ctx.detail[0] ? ctx.detail : "internal error");
+        if (ctx.status == 405)
+            ts_resp_set_header(resp, "Allow", "GET, HEAD");
+    }
+
+    ts_resp_set_header(resp, "Access-Control-Allow-Origin", "*");
+    if (resp->cache != TS_CACHE_NONE)
+        ts_resp_set_header(resp, "X-Cache", "%s", ts_cache_outcome_name(resp->cache));
+
+    /* Conditional GET works from cache or not: the ETag is a hash of the body. */
+    const char *etag = ts_resp_header(resp, "ETag");
+    if (resp->status == 200 && etag_matches(ts_req_header(req, "If-None-Match"), etag)) {
+        ts_blob_unref(resp->body);
+        resp->body = NULL;
+        resp->body_off = resp->body_len = 0;
+        resp->status = 304;
+    }
+}

@@ -1,0 +1,246 @@
+/*
+ * libmicrohttpd front end: converts a connection into a ts_request, lets the
+ * app produce a ts_response, and hands the body to libmicrohttpd without a
+ * copy (the response holds a blob reference released by MHD's free callback).
+ */
+#include "ts_http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+struct ts_http {
+    struct MHD_Daemon *daemon;
+    ts_app *app;
+    int port;
+    int inflight; /* requests between first access call and completion (atomic) */
+};
+
+/* Per-request state, owned by libmicrohttpd's con_cls and freed in the
+ * completion callback, on every path. */
+typedef struct req_state {
+    uint64_t start_ns;
+    int status;
+    size_t bytes;
+    ts_cache_outcome cache;
+    char method[8];
+    char path[256];
+} req_state;
+
+/* The headers handlers may look at; everything else is ignored. */
+static const char *const wanted_headers[] = {
+    "Host",          "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Prefix",
+    "If-None-Match", "Cache-Control",     "Authorization",    "Pragma",
+    "Accept",
+};
+
+static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    (void)kind;
+    ts_request *req = cls;
+    if (key)
+        ts_req_add_query(req, key, value);
+    return MHD_YES;
+}
+
+static void release_blob(void *cls)
+{
+    ts_blob_unref(cls);
+}
+
+static void fill_client_addr(struct MHD_Connection *conn, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr)
+        getnameinfo(ci->client_addr,
+                    ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                           : sizeof(struct sockaddr_in),
+                    buf, (socklen_t)len, NULL, 0, NI_NUMERICHOST);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    (void)upload_data;
+    ts_http *h = cls;
+    if (*con_cls == NULL) {
+        /* Queuing a response on the first call makes libmicrohttpd close the
+         * connection after it (no keep-alive): allocate state and return, and
+         * answer on the next call. */
+        req_state *st = calloc(1, sizeof *st);
+        if (!st)
+            return MHD_NO;
+        st->start_ns = ts_now_ns();
+        snprintf(st->method, sizeof st->method, "%s", method);
+        snprintf(st->path, sizeof st->path, "%s", url);
+        *con_cls = st;
+        __atomic_add_fetch(&h->inflight, 1, __ATOMIC_RELAXED);
+        return MHD_YES;
+    }
+    req_state *st = *con_cls;
+    if (*upload_data_size) {
+        /* Bodies are not used by any route: discard them. */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+
+    ts_request req;
+    memset(&req, 0, sizeof req);
+    req.method = method;
+    req.path = url;
+    req.start_ns = st->start_ns;
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_query, &req);
+    for (size_t i = 0; i < sizeof wanted_headers / sizeof wanted_headers[0]; i++) {
+        const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, wanted_headers[i]);
+        if (v)
+            ts_req_add_header(&req, wanted_headers[i], v);
+    }
+    char addr[64];
+    fill_client_addr(conn, addr, sizeof addr);
+    req.client_addr = addr;
+
+    ts_response resp;
+    ts_resp_init(&resp);
+    ts_app_handle(h->app, &req, &resp);
+
+    struct MHD_Response *r;
+    if (resp.body && resp.body_len) {
+        r = MHD_create_response_from_buffer_with_free_callback_cls(
+            resp.body_len, resp.body->data + resp.body_off, release_blob, resp.body);
+        if (r)
+            resp.body = NULL; /* the MHD response owns the reference now */
+    } else {
+        r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    }
+    if (!r) {
+        ts_resp_clear(&resp);
+        return MHD_NO;
+    }
+    if (resp.content_type[0] && resp.status != 304)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp.content_type);
+    for (size_t i = 0; i < resp.nheaders; i++)
+        MHD_add_response_header(r, resp.headers[i].name, resp.headers[i].value);
+    st->status = resp.status;
+    st->bytes = resp.body_len;
+    st->cache = resp.cache;
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)resp.status, r);
+    MHD_destroy_response(r);
+    ts_resp_clear(&resp);
+    return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    ts_http *h = cls;
+    req_state *st = *con_cls;
+    if (!st)
+        return;
+    if (h->app->cfg->access_log) {
+        double ms = (double)(ts_now_ns() - st->start_ns) / 1e6;
+        ts_log(TS_LOG_INFO, "%s %s %d %zu %.2fms cache=%s%s", st->method, st->path, st->status,
+               st->bytes, ms, ts_cache_outcome_name(st->cache),
+               toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
+    }
+    free(st);
+    *con_cls = NULL;
+    __atomic_sub_fetch(&h->inflight, 1, __ATOMIC_RELAXED);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    if (TS_LOG_WARN < ts_log_threshold)
+        return;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    ts_log_raw(TS_LOG_WARN, "http: %s", msg);
+}
+
+ts_http *ts_http_start(ts_app *app, char *err, size_t errlen)
+{
+    ts_http *h = calloc(1, sizeof *h);
+    if (!h) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    h->app = app;
+
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    char port[16];
+    snprintf(port, sizeof port, "%ld", app->cfg->port);
+    const char *host = app->cfg->host[0] ? app->cfg->host : NULL;
+    int gai = getaddrinfo(host, port, &hints, &ai);
+    if (gai != 0) {
+        snprintf(err, errlen, "cannot resolve listen address '%s': %s", app->cfg->host,
+                 gai_strerror(gai));
+        free(h);
+        return NULL;
+    }
+
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
+    if (ai->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    h->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, h,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)app->threads,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)app->cfg->connection_timeout,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+        MHD_OPTION_END);
+    freeaddrinfo(ai);
+    if (!h->daemon) {
+        snprintf(err, errlen, "cannot listen on %s:%ld (address in use or not permitted?)",
+                 app->cfg->host, app->cfg->port);
+        free(h);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = di ? di->port : (int)app->cfg->port;
+    return h;
+}
+
+int ts_http_port(const ts_http *h)
+{
+    return h->port;
+}
+
+void ts_http_stop(ts_http *h, int timeout_ms)
+{
+    if (!h)
+        return;
+    /* Stop accepting, then give in-flight requests time to complete before
+     * the daemon closes idle keep-alive connections. */
+    MHD_socket fd = MHD_quiesce_daemon(h->daemon);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    for (int waited = 0; waited < timeout_ms; waited += 10) {
+        if (__atomic_load_n(&h->inflight, __ATOMIC_RELAXED) == 0)
+            break;
+        usleep(10 * 1000);
+    }
+    MHD_stop_daemon(h->daemon);
+    free(h);
+}

@@ -1,0 +1,152 @@
+/* Request accessors and response helpers (see ts_request.h). */
+#include "ts_request.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+const char *ts_req_query(const ts_request *req, const char *name)
+{
+    for (size_t i = 0; i < req->nquery; i++)
+        if (strcasecmp(req->query[i].key, name) == 0)
+            return req->query[i].value;
+    return NULL;
+}
+
+size_t ts_req_query_all(const ts_request *req, const char *name, const char **out, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < req->nquery; i++) {
+        if (strcasecmp(req->query[i].key, name) == 0) {
+            if (n < max)
+                out[n] = req->query[i].value;
+            n++;
+        }
+    }
+    return n;
+}
+
+const char *ts_req_header(const ts_request *req, const char *name)
+{
+    for (size_t i = 0; i < req->nheaders; i++)
+        if (strcasecmp(req->headers[i].key, name) == 0)
+            return req->headers[i].value;
+    return NULL;
+}
+
+int ts_req_add_query(ts_request *req, const char *key, const char *value)
+{
+    if (req->nquery >= TS_MAX_QUERY) {
+        req->query_truncated = true;
+        return -TS_EBAD_REQUEST;
+    }
+    req->query[req->nquery].key = key;
+    req->query[req->nquery].value = value ? value : "";
+    req->nquery++;
+    return 0;
+}
+
+int ts_req_add_header(ts_request *req, const char *name, const char *value)
+{
+    if (req->nheaders >= TS_MAX_REQ_HEADERS)
+        return -TS_EBAD_REQUEST;
+    req->headers[req->nheaders].key = name;
+    req->headers[req->nheaders].value = value ? value : "";
+    req->nheaders++;
+    return 0;
+}
+
+void ts_resp_init(ts_response *resp)
+{
+    memset(resp, 0, sizeof *resp);
+    resp->status = 200;
+}
+
+void ts_resp_clear(ts_response *resp)
+{
+    ts_blob_unref(resp->body);
+    ts_resp_init(resp);
+}
+
+int ts_resp_set_header(ts_response *resp, const char *name, const char *fmt, ...)
+{
+    ts_header *h = NULL;
+    for (size_t i = 0; i < resp->nheaders; i++)
+        if (strcasecmp(resp->headers[i].name, name) == 0)
+            h = &resp->headers[i];
+    if (!h) {
+        if (resp->nheaders >= TS_MAX_RESP_HEADERS)
+            return -TS_EINTERNAL;
+        h = &resp->headers[resp->nheaders++];
+        snprintf(h->name, sizeof h->name, "%s", name);
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(h->value, sizeof h->value, fmt, ap);
+    va_end(ap);
+    return 0;
+}
+
+const char *ts_resp_header(const ts_response *resp, const char *name)
+{
+    for (size_t i = 0; i < resp->nheaders; i++)
+        if (strcasecmp(resp->headers[i].name, name) == 0)
+            return resp->headers[i].value;
+    return NULL;
+}
+
+void ts_resp_set_body(ts_response *resp, int status, const char *content_type, ts_blob *body)
+{
+    ts_blob_unref(resp->body);
+    resp->status = status;
+    snprintf(resp->content_type, sizeof resp->content_type, "%s", content_type);
+    resp->body = body;
+    resp->body_off = 0;
+    resp->body_len = body ? body->size : 0;
+}
+
+int ts_json_escape(ts_buf *buf, const char *s)
+{
+    int rc = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p && rc == 0; p++) {
+        switch (*p) {
+        case '"': rc = ts_buf_append(buf, "\\\"", 2); break;
+        case '\\': rc = ts_buf_append(buf, "\\\\", 2); break;
+        case '\n': rc = ts_buf_append(buf, "\\n", 2); break;
+        case '\r': rc = ts_buf_append(buf, "\\r", 2); break;
+        case '\t': rc = ts_buf_append(buf, "\\t", 2); break;
+        default:
+            if (*p < 0x20)
+                rc = ts_buf_appendf(buf, "\\u%04x", *p);
+            else
+                rc = ts_buf_append(buf, p, 1);
+        }
+    }
+    return rc;
+}
+
+void ts_resp_error(ts_response *resp, int status, const char *detail)
+{
+    ts_buf b = {0};
+    ts_blob *blob = NULL;
+    if (ts_buf_append(&b, "{\"detail\":\"", 11) == 0 && ts_json_escape(&b, detail) == 0 &&
+        ts_buf_append(&b, "\"}", 2) == 0)
+        blob = ts_buf_to_blob(&b);
+    ts_buf_free(&b);
+    /* Headers set by a handler before it failed (ETag, cache state) do not
+     * describe an error body: drop them. */
+    ts_cache_outcome keep = resp->cache;
+    ts_resp_clear(resp);
+    resp->cache = keep;
+    ts_resp_set_body(resp, status, "application/json", blob);
+}
+
+const char *ts_cache_outcome_name(ts_cache_outcome o)
+{
+    switch (o) {
+    case TS_CACHE_OUT_HIT: return "HIT";
+    case TS_CACHE_OUT_MISS: return "MISS";
+    case TS_CACHE_OUT_BYPASS: return "BYPASS";
+    default: return "-";
+    }
+}
