@@ -7,4 +7,11 @@
 int ts_api_healthz(ts_app *app, const ts_request *req, const ts_match *m, ts_response *resp,
                    ts_ctx *ctx);
 
+/* GET /tileMatrixSets (TiTiler's list with tiling-scheme links) and
+ * GET /tileMatrixSets/{tileMatrixSetId} (the OGC TMS 2.0 document). */
+int ts_api_tms_list(ts_app *app, const ts_request *req, const ts_match *m, ts_response *resp,
+                    ts_ctx *ctx);
+int ts_api_tms_get(ts_app *app, const ts_request *req, const ts_match *m, ts_response *resp,
+                   ts_ctx *ctx);
+
 #endif

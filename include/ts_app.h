@@ -36,4 +36,10 @@ void ts_app_destroy(ts_app *app);
  * error becomes a JSON response. resp must be initialised. */
 void ts_app_handle(ts_app *app, const ts_request *req, ts_response *resp);
 
+/* The public base URL for absolute links, without a trailing '/': the
+ * --base-url setting when set, else scheme://host[/prefix] from
+ * X-Forwarded-Proto/-Host/-Prefix and Host (defaults http and localhost).
+ * Returns 0, or -1 (and "") when it does not fit in out. */
+int ts_app_base_url(const ts_app *app, const ts_request *req, char *out, size_t outlen);
+
 #endif

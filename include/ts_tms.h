@@ -57,18 +57,23 @@ const ts_tms *ts_tms_registry_get(const ts_tms_registry *reg, const char *id);
 
 const char *ts_tms_id(const ts_tms *tms);
 const char *ts_tms_title(const ts_tms *tms); /* may be "" */
-/* CRS as given in the document (URI/URN string, or the uri of a CRS object). */
+const char *ts_tms_uri(const ts_tms *tms);   /* the document's uri, may be "" */
+/* CRS as given in the document (URI/URN string, or the uri of a CRS object);
+ * for a WKT CRS, the authority URI GDAL finds for it, else "". */
 const char *ts_tms_crs_uri(const ts_tms *tms);
 /* CRS in a form OSRSetFromUserInput accepts ("EPSG:3857", "OGC:CRS84", or WKT). */
 const char *ts_tms_crs_input(const ts_tms *tms);
 /* The document as loaded (served by GET /tileMatrixSets/{id}). */
 const char *ts_tms_json(const ts_tms *tms);
 size_t ts_tms_json_len(const ts_tms *tms);
-/* Bounding box of the whole set (from boundingBox, else from matrix 0). */
+/* Bounding box of the whole set (from boundingBox, else the extent of the
+ * lowest matrix). */
 ts_bbox ts_tms_bbox(const ts_tms *tms);
 
 size_t ts_tms_matrix_count(const ts_tms *tms);
-const ts_tile_matrix *ts_tms_matrix_at(const ts_tms *tms, size_t i); /* ordered as the doc */
+/* Matrices are sorted by numeric id (as morecantile sorts them), which is the
+ * order of every built-in document. */
+const ts_tile_matrix *ts_tms_matrix_at(const ts_tms *tms, size_t i);
 const ts_tile_matrix *ts_tms_matrix(const ts_tms *tms, int zoom);   /* by id; NULL if none */
 int ts_tms_minzoom(const ts_tms *tms);
 int ts_tms_maxzoom(const ts_tms *tms);
@@ -78,12 +83,16 @@ int ts_tms_maxzoom(const ts_tms *tms);
  * when zoom is not a matrix of the set or x/y are outside it. */
 int ts_tms_xy_bounds(const ts_tms *tms, int zoom, long x, long y, ts_bbox *out, ts_ctx *ctx);
 
-/* The tile containing CRS point (px, py) at zoom, clamped to the matrix. */
+/* The tile containing CRS point (px, py) at zoom, clamped to the matrix; in a
+ * coalesced row x is the first column of its group. Returns 0, -TS_ENOT_FOUND
+ * when zoom is not a matrix, -TS_EBAD_REQUEST for a NaN coordinate. */
 int ts_tms_tile_at(const ts_tms *tms, int zoom, double px, double py, long *x, long *y);
 
 /* morecantile's zoom_for_res: the zoom whose cell size best fits `res`
  * (CRS units per pixel) between min_z and max_z. strategy: "auto"
- * (closest), "lower" or "upper". */
+ * (closest), "lower" or "upper"; anything else acts as "auto". min_z and
+ * max_z are clamped to the set's ids (morecantile would invent matrices
+ * past maxzoom, which no tile route can serve). */
 int ts_tms_zoom_for_res(const ts_tms *tms, double res, int min_z, int max_z,
                         const char *strategy);
 

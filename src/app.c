@@ -133,3 +133,100 @@ void ts_app_handle(ts_app *app, const ts_request *req, ts_response *resp)
         resp->status = 304;
     }
 }
+
+/* ---- public base URL (absolute links in JSON documents) ---- */
+
+/* First comma-separated element of a header, trimmed: proxies append their
+ * own value to X-Forwarded-* lists, and the first one is the client's. */
+static void base_url_token(const char *v, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    if (!v)
+        return;
+    while (*v == ' ' || *v == '\t')
+        v++;
+    size_t n = strcspn(v, ",");
+    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
+    if (n >= outlen)
+        return; /* an oversized value is ignored rather than cut */
+    memcpy(out, v, n);
+    out[n] = '\0';
+}
+
+/* Header values end up inside URLs in JSON and HTML; anything that is not
+ * plausible URL text is ignored so a client cannot inject markup or paths. */
+static int base_url_text_ok(const char *s, const char *extra)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        int alnum = (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
+                    (*p >= 'A' && *p <= 'Z');
+        if (!(alnum || *p == '.' || *p == '-' || *p == '_' || *p == '~' || *p == '%' ||
+              strchr(extra, *p)))
+            return 0;
+    }
+    return 1;
+}
+
+int ts_app_base_url(const ts_app *app, const ts_request *req, char *out, size_t outlen)
+{
+    if (!out || outlen == 0)
+        return -1;
+    out[0] = '\0';
+    const char *cfg = app && app->cfg ? app->cfg->base_url : NULL;
+    if (cfg && cfg[0]) {
+        size_t n = strlen(cfg);
+        while (n > 0 && cfg[n - 1] == '/')
+            n--;
+        if (n >= outlen)
+            return -1;
+        memcpy(out, cfg, n);
+        out[n] = '\0';
+        return 0;
+    }
+
+    char proto[16], host[256], raw_prefix[256], prefix[256];
+    base_url_token(req ? ts_req_header(req, "X-Forwarded-Proto") : NULL, proto, sizeof proto);
+    if (strcasecmp(proto, "https") == 0)
+        strcpy(proto, "https");
+    else
+        strcpy(proto, "http");
+
+    base_url_token(req ? ts_req_header(req, "X-Forwarded-Host") : NULL, host, sizeof host);
+    if (!host[0] || !base_url_text_ok(host, ":[]"))
+        base_url_token(req ? ts_req_header(req, "Host") : NULL, host, sizeof host);
+    if (!host[0] || !base_url_text_ok(host, ":[]"))
+        strcpy(host, "localhost");
+
+    /* The prefix becomes "/a/b": one leading slash, no empty segments, no
+     * trailing slash ("/" alone means no prefix). */
+    base_url_token(req ? ts_req_header(req, "X-Forwarded-Prefix") : NULL, raw_prefix,
+                   sizeof raw_prefix);
+    size_t pl = 0;
+    prefix[0] = '\0';
+    if (base_url_text_ok(raw_prefix, "/")) {
+        for (const char *s = raw_prefix; *s;) {
+            while (*s == '/')
+                s++;
+            size_t seg = strcspn(s, "/");
+            if (seg == 0)
+                break;
+            if (pl + 1 + seg >= sizeof prefix) {
+                pl = 0;
+                break;
+            }
+            prefix[pl++] = '/';
+            memcpy(prefix + pl, s, seg);
+            pl += seg;
+            s += seg;
+        }
+        prefix[pl] = '\0';
+    }
+
+    int n = snprintf(out, outlen, "%s://%s%s", proto, host, prefix);
+    if (n < 0 || (size_t)n >= outlen) {
+        out[0] = '\0';
+        return -1;
+    }
+    return 0;
+}
