@@ -3,8 +3,11 @@
 tests/e2e/data/colormaps_expected.json (independent expectations for the unit
 tests of the colormap and color_formula modules).
 
-Run with Debian's interpreter, which has python3-matplotlib:
+Run with Debian's interpreter; it needs python3-matplotlib and, for the
+cmocean maps not transcribed below, gmt-common (or --gmt-cmocean-dir pointing
+at an unpacked copy of its share/gmt/cpt/cmocean):
 
+    apt-get install -y python3-matplotlib gmt-common
     /usr/bin/python3 scripts/gen_colormaps.py
 
 How rio-tiler built its tables (rio_tiler/cmap_data/__init__.py): every
