@@ -24,6 +24,7 @@ typedef struct ts_cache_stats {
     const char *backend;
     long long entries, bytes;
     long long hits, misses, bypasses, errors, evictions, stores;
+    long long coalesced; /* misses served by another request's render */
 } ts_cache_stats;
 
 typedef struct ts_cache_backend ts_cache_backend;
@@ -47,8 +48,11 @@ struct ts_cache_backend {
 
 /* Backends. clock may be NULL (ts_now_ns). */
 ts_cache_backend *ts_cache_memory_create(size_t max_bytes, ts_clock_fn clock, void *clock_ud);
-/* endpoint: redis://[:password@]host:port/db?timeout=ms or unix:///path.sock[?db=N] */
+/* endpoint: redis://[[user]:password@]host[:port][/db][?timeout=ms&connect_timeout=ms]
+ * or unix:///path.sock[?db=N&password=...&timeout=ms]. A malformed endpoint
+ * returns NULL with ctx set; an unreachable server does not (see docs/cache.md). */
 ts_cache_backend *ts_cache_redis_create(const char *endpoint, ts_ctx *ctx);
+/* Takes ownership of l1 and l2 on success (NULL leaves them with the caller). */
 ts_cache_backend *ts_cache_tiered_create(ts_cache_backend *l1, ts_cache_backend *l2);
 
 /* Fixed-length keys: "<namespace>:<dataset hash, 16 hex>:<request hash, 32 hex>".
@@ -100,9 +104,11 @@ typedef struct ts_cache_opts {
     const char *namespace_;
     unsigned ttl_s;
     bool cross_instance_lock; /* use backend try_lock when available */
+    unsigned lock_lease_ms;   /* cross-instance lock lease, 0 = 3000 */
 } ts_cache_opts;
 
-/* Takes ownership of backend (NULL = caching disabled: every request is a MISS). */
+/* Takes ownership of backend (NULL = caching disabled: every request is a MISS),
+ * also when it fails and returns NULL. opts may be NULL (namespace "tessera"). */
 ts_cache *ts_cache_create(ts_cache_backend *backend, const ts_cache_opts *opts);
 void ts_cache_destroy(ts_cache *c);
 const char *ts_cache_namespace(const ts_cache *c);
@@ -124,6 +130,8 @@ int ts_cache_serve(ts_cache *c, const ts_cache_key *key, const ts_request *req, 
                    ts_render_fn render, void *ud, ts_response *resp, ts_ctx *ctx);
 
 int ts_cache_delete_prefix(ts_cache *c, const char *prefix, size_t plen, long long *deleted);
+/* entries/bytes/evictions come from the backend; errors counts cache
+ * failures on the request path (each served as a MISS). */
 void ts_cache_get_stats(ts_cache *c, ts_cache_stats *out);
 
 /* Strong ETag of a body: "\"<32 hex of XXH3-128>\"". buf must hold 40 bytes. */

@@ -1,0 +1,117 @@
+/*
+ * Two-level backend: an in-process L1 (memory) in front of a shared L2
+ * (Redis). Hot tiles are served without a network round trip while every
+ * instance still shares one L2.
+ *
+ * An L1 entry filled from L2 lives at most L1_MAX_TTL_S: DELETE /cache on
+ * one instance clears its own L1 and the shared L2 but cannot reach other
+ * instances' L1, so their staleness is bounded by this cap. (Replaced source
+ * files need no invalidation at all: size and mtime are part of the key.)
+ */
+#include "ts_cache.h"
+
+#include <stdlib.h>
+
+#define L1_MAX_TTL_S 60u
+
+typedef struct tiered {
+    ts_cache_backend base;
+    ts_cache_backend *l1, *l2;
+} tiered;
+
+static unsigned l1_ttl(unsigned ttl_s)
+{
+    return (ttl_s == 0 || ttl_s > L1_MAX_TTL_S) ? L1_MAX_TTL_S : ttl_s;
+}
+
+static int t_get(ts_cache_backend *b, const char *key, size_t klen, ts_blob **out)
+{
+    tiered *t = (tiered *)b;
+    if (t->l1->get(t->l1, key, klen, out) == TS_CGET_HIT)
+        return TS_CGET_HIT;
+    int rc = t->l2->get(t->l2, key, klen, out);
+    if (rc == TS_CGET_HIT)
+        /* The remaining L2 TTL is unknown here; the cap bounds any overshoot. */
+        (void)t->l1->set(t->l1, key, klen, *out, L1_MAX_TTL_S);
+    return rc;
+}
+
+static int t_set(ts_cache_backend *b, const char *key, size_t klen, ts_blob *value, unsigned ttl_s)
+{
+    tiered *t = (tiered *)b;
+    int r1 = t->l1->set(t->l1, key, klen, value, l1_ttl(ttl_s));
+    int r2 = t->l2->set(t->l2, key, klen, value, ttl_s);
+    /* L2 is the shared truth: its failure is the one worth reporting. */
+    return r2 < 0 ? r2 : r1;
+}
+
+static int t_del_prefix(ts_cache_backend *b, const char *prefix, size_t plen, long long *deleted)
+{
+    tiered *t = (tiered *)b;
+    long long d1 = 0, d2 = 0;
+    int r1 = t->l1->del_prefix(t->l1, prefix, plen, &d1);
+    int r2 = t->l2->del_prefix(t->l2, prefix, plen, &d2);
+    /* L1 holds a subset of L2, so L2's count is the number of entries gone;
+     * L1's is the fallback when L2 could not answer. */
+    if (deleted)
+        *deleted = r2 == 0 ? d2 : d1;
+    return r2 < 0 ? r2 : r1;
+}
+
+static void t_stats(ts_cache_backend *b, ts_cache_stats *out)
+{
+    tiered *t = (tiered *)b;
+    ts_cache_stats s1 = {0}, s2 = {0};
+    t->l1->stats(t->l1, &s1);
+    t->l2->stats(t->l2, &s2);
+    /* entries come from the shared level; bytes and evictions describe this
+     * process's memory, which is what an operator sizes CACHE_L1_MB by. */
+    out->entries = s2.entries;
+    out->bytes = s1.bytes;
+    out->evictions = s1.evictions;
+    out->errors = s1.errors + s2.errors;
+}
+
+static int t_try_lock(ts_cache_backend *b, const char *key, size_t klen, unsigned lease_ms)
+{
+    tiered *t = (tiered *)b;
+    return t->l2->try_lock(t->l2, key, klen, lease_ms);
+}
+
+static void t_unlock(ts_cache_backend *b, const char *key, size_t klen)
+{
+    tiered *t = (tiered *)b;
+    t->l2->unlock(t->l2, key, klen);
+}
+
+static void t_destroy(ts_cache_backend *b)
+{
+    tiered *t = (tiered *)b;
+    if (!t)
+        return;
+    t->l1->destroy(t->l1);
+    t->l2->destroy(t->l2);
+    free(t);
+}
+
+ts_cache_backend *ts_cache_tiered_create(ts_cache_backend *l1, ts_cache_backend *l2)
+{
+    if (!l1 || !l2)
+        return NULL;
+    tiered *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->base.name = "tiered";
+    t->base.get = t_get;
+    t->base.set = t_set;
+    t->base.del_prefix = t_del_prefix;
+    t->base.stats = t_stats;
+    if (l2->try_lock && l2->unlock) {
+        t->base.try_lock = t_try_lock;
+        t->base.unlock = t_unlock;
+    }
+    t->base.destroy = t_destroy;
+    t->l1 = l1;
+    t->l2 = l2;
+    return &t->base;
+}
