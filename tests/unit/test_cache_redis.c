@@ -677,7 +677,7 @@ REDIS_TEST(stalled_server_times_out)
     sleeper s = {port, 0};
     pthread_t th;
     pthread_create(&th, NULL, debug_sleep, &s);
-    sleep_ms(150); /* let DEBUG SLEEP reach the server */
+    sleep_ms(300); /* let DEBUG SLEEP reach the server, even on a loaded machine */
     uint64_t t0 = ts_now_ns();
     int rc = bget(b, "stall:k");
     double first = ms_since(t0);
