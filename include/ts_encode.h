@@ -53,9 +53,67 @@ const char *ts_format_list(void);
 /* The encoder for an image format (PNG, PNGRAW, JPEG, WEBP), NULL otherwise. */
 const ts_encoder *ts_encoder_for(ts_format f);
 
+/* Resolve TS_FMT_AUTO for an image: JPEG when it has no alpha channel or
+ * every pixel is opaque, PNG otherwise. Any other format is returned as is. */
+ts_format ts_format_resolve(ts_format f, const ts_image *img);
+
 /* Convenience: look up the encoder and run it. JPEG drops alpha (and grey+alpha
  * becomes grey); WebP expands grey to RGB. */
 int ts_encode(ts_format f, const ts_image *img, const ts_encode_opts *opts, ts_blob **out,
               ts_ctx *ctx);
+
+/*
+ * PNG tuning, exposed so bench/encode_bench.c measures the production code
+ * path rather than a copy of it. ts_encoder_for(TS_FMT_PNG/PNGRAW) use the
+ * configurations returned by ts_png_tuning_for(); see encode_png.c for why
+ * those were chosen.
+ */
+typedef enum ts_png_backend {
+    TS_PNG_LIBPNG = 0,   /* libpng + zlib, libpng's row filtering */
+    TS_PNG_LIBDEFLATE,   /* our row filtering + libdeflate, chunks written by hand */
+    TS_PNG_ZLIB,         /* our row filtering + zlib with a reused per-thread stream */
+    TS_PNG_CUSTOM,       /* our row filtering + the caller's zlib compressor (benchmarks) */
+    TS_PNG_AUTO,         /* by content: photographic tiles get zlib Z_RLE + PAETH,
+                            others libdeflate at `level` with `filter` */
+} ts_png_backend;
+
+/* A whole-buffer zlib (RFC 1950) compressor for TS_PNG_CUSTOM: returns the
+ * bytes written to out, or 0 on failure or when out_cap is too small. */
+typedef size_t (*ts_png_zlib_fn)(const uint8_t *in, size_t in_len, uint8_t *out,
+                                 size_t out_cap, int level, void *arg);
+
+typedef enum ts_png_filter {
+    TS_PNG_FILTER_NONE = 0, /* values are the PNG filter type bytes */
+    TS_PNG_FILTER_SUB = 1,
+    TS_PNG_FILTER_UP = 2,
+    TS_PNG_FILTER_AVG = 3,
+    TS_PNG_FILTER_PAETH = 4,
+    TS_PNG_FILTER_ADAPTIVE = 5, /* per row, least sum of absolute residuals */
+    TS_PNG_FILTER_ADAPTIVE_FAST = 6, /* the same among NONE, SUB and UP only */
+} ts_png_filter;
+
+typedef struct ts_png_tuning {
+    ts_png_backend backend;
+    int level;          /* zlib 0..9 or libdeflate 0..12 */
+    ts_png_filter filter;
+    int strategy;       /* zlib strategy (Z_FILTERED, Z_RLE, ...), or -1 for the
+                           default (libpng: Z_FILTERED when filtering); zlib backends */
+    ts_png_zlib_fn zlib; /* TS_PNG_CUSTOM only */
+    void *zlib_arg;
+} ts_png_tuning;
+
+/* The tuning behind a format (TS_FMT_PNG or TS_FMT_PNGRAW) and a zlevel
+ * (-1 = the format's default; otherwise 0..9 on zlib's scale). */
+ts_png_tuning ts_png_tuning_for(ts_format f, int zlevel);
+int ts_png_encode_tuned(const ts_image *img, const ts_png_tuning *t, ts_blob **out, ts_ctx *ctx);
+/* The content test behind TS_PNG_AUTO: 1 when the image looks photographic
+ * (noisy, few repeated byte strings), 0 otherwise (or when unsure). */
+int ts_png_is_photographic(const ts_image *img);
+
+/* Shared by the encoder files (double underscore: internal). */
+int ts__image_check(const ts_image *img, const char *who, ts_ctx *ctx);
+/* Convert img to `channels` (1..4) into a new malloc'd image *dst (caller frees
+ * dst->data). Alpha is dropped or set opaque; grey is replicated into RGB. */
+int ts__image_convert(const ts_image *img, int channels, ts_image *dst, ts_ctx *ctx);
 
 #endif
