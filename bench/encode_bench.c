@@ -97,8 +97,8 @@ static ts_image image_new(int w, int h, int channels)
  * parcel borders, and a few grey levels of sensor noise everywhere. */
 static ts_image make_aerial(int size)
 {
-    static const double crops[6][3] = {{92, 112, 60},  {130, 140, 80}, {150, 120, 90},
-                                       {70, 95, 55},   {180, 170, 130}, {110, 100, 85}};
+    static const double crops[6][3] = {{92, 112, 60}, {130, 140, 80},  {150, 120, 90},
+                                       {70, 95, 55},  {180, 170, 130}, {110, 100, 85}};
     ts_image img = image_new(size, size, 3);
     /* Scale the scene with the tile so 512 looks like 256 at a finer zoom. */
     const double s = size / 256.0;
@@ -133,16 +133,16 @@ static ts_image make_dem(int size)
     static const struct {
         double at;
         double rgb[3];
-    } ramp[] = {{0.0, {51, 51, 153}},   {0.15, {0, 153, 255}},  {0.25, {0, 204, 102}},
-                {0.5, {255, 255, 153}}, {0.75, {128, 92, 84}},  {1.0, {255, 255, 255}}};
+    } ramp[] = {{0.0, {51, 51, 153}},   {0.15, {0, 153, 255}}, {0.25, {0, 204, 102}},
+                {0.5, {255, 255, 153}}, {0.75, {128, 92, 84}}, {1.0, {255, 255, 255}}};
     ts_image img = image_new(size, size, 4);
     const double s = size / 256.0;
     for (int y = 0; y < size; y++) {
         for (int x = 0; x < size; x++) {
             double e = fbm(x, y, 128 * s, 6, 42);
             uint8_t *p = img.data + (size_t)y * img.stride + (size_t)x * 4;
-            if (e < 0.38 || (x - 180 * s) * (x - 180 * s) + (y - 60 * s) * (y - 60 * s) <
-                                 400 * s * s) {
+            if (e < 0.38 ||
+                (x - 180 * s) * (x - 180 * s) + (y - 60 * s) * (y - 60 * s) < 400 * s * s) {
                 p[0] = p[1] = p[2] = p[3] = 0;
                 continue;
             }
@@ -230,8 +230,8 @@ static ts_image load_fixture(const char *file, int size)
     double nodata = GDALGetRasterNoDataValue(b1, &has_nodata);
     uint8_t *raw = malloc((size_t)size * size * (size_t)bands);
     int ok = raw && GDALDatasetRasterIO(ds, GF_Read, 0, 0, GDALGetRasterXSize(ds),
-                                        GDALGetRasterYSize(ds), raw, size, size, GDT_Byte,
-                                        bands, NULL, bands, bands * size, 1) == CE_None;
+                                        GDALGetRasterYSize(ds), raw, size, size, GDT_Byte, bands,
+                                        NULL, bands, bands * size, 1) == CE_None;
     if (ok && ct) {
         img = image_new(size, size, 4);
         for (size_t i = 0; i < (size_t)size * size; i++) {
@@ -274,8 +274,8 @@ static ts_image load_cmap(int size)
 #ifdef HAVE_ISAL
 /* ISA-L's igzip as a TS_PNG_CUSTOM compressor (levels 0..3). Single-threaded
  * benchmark, so one static work buffer per level is enough. */
-static size_t isal_zlib(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_cap,
-                        int level, void *arg)
+static size_t isal_zlib(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_cap, int level,
+                        void *arg)
 {
     static const uint32_t sizes[4] = {ISAL_DEF_LVL0_DEFAULT, ISAL_DEF_LVL1_DEFAULT,
                                       ISAL_DEF_LVL2_DEFAULT, ISAL_DEF_LVL3_DEFAULT};
@@ -301,7 +301,10 @@ static size_t isal_zlib(const uint8_t *in, size_t in_len, uint8_t *out, size_t o
         return 0;
     return z.total_out;
 }
-#define ISAL(n, lvl, filt) {n, 1, {TS_PNG_CUSTOM, lvl, filt, -1, isal_zlib, NULL}, 0}
+#define ISAL(n, lvl, filt)                                                                         \
+    {                                                                                              \
+        n, 1, {TS_PNG_CUSTOM, lvl, filt, -1, isal_zlib, NULL}, 0                                   \
+    }
 #endif
 
 typedef struct option {
@@ -311,10 +314,22 @@ typedef struct option {
     ts_format fmt; /* when !is_png */
 } option;
 
-#define LIBPNG(n, lvl, filt, strat) {n, 1, {TS_PNG_LIBPNG, lvl, filt, strat, NULL, NULL}, 0}
-#define ZLIB(n, lvl, filt, strat) {n, 1, {TS_PNG_ZLIB, lvl, filt, strat, NULL, NULL}, 0}
-#define AUTO(n, lvl, filt) {n, 1, {TS_PNG_AUTO, lvl, filt, -1, NULL, NULL}, 0}
-#define DEFL(n, lvl, filt) {n, 1, {TS_PNG_LIBDEFLATE, lvl, filt, -1, NULL, NULL}, 0}
+#define LIBPNG(n, lvl, filt, strat)                                                                \
+    {                                                                                              \
+        n, 1, {TS_PNG_LIBPNG, lvl, filt, strat, NULL, NULL}, 0                                     \
+    }
+#define ZLIB(n, lvl, filt, strat)                                                                  \
+    {                                                                                              \
+        n, 1, {TS_PNG_ZLIB, lvl, filt, strat, NULL, NULL}, 0                                       \
+    }
+#define AUTO(n, lvl, filt)                                                                         \
+    {                                                                                              \
+        n, 1, {TS_PNG_AUTO, lvl, filt, -1, NULL, NULL}, 0                                          \
+    }
+#define DEFL(n, lvl, filt)                                                                         \
+    {                                                                                              \
+        n, 1, {TS_PNG_LIBDEFLATE, lvl, filt, -1, NULL, NULL}, 0                                    \
+    }
 
 static const option options[] = {
     LIBPNG("libpng-6 (baseline)", 6, TS_PNG_FILTER_ADAPTIVE, -1),
@@ -414,8 +429,7 @@ static int png_roundtrip_ok(const ts_blob *b, const ts_image *img)
              png_image_finish_read(&pi, NULL, px, 0, NULL);
     for (int y = 0; ok && y < img->height; y++)
         ok = memcmp(px + (size_t)y * img->width * img->channels,
-                    img->data + (size_t)y * img->stride,
-                    (size_t)img->width * img->channels) == 0;
+                    img->data + (size_t)y * img->stride, (size_t)img->width * img->channels) == 0;
     png_image_free(&pi);
     free(px);
     return ok;
@@ -476,14 +490,19 @@ int main(int argc, char **argv)
         ts_image (*make)(int);
         int size;
     } images[] = {
-        {"aerial-rgb-256", make_aerial, 256}, {"aerial-rgb-512", make_aerial, 512},
-        {"dem-rgba-256", make_dem, 256},      {"dem-rgba-512", make_dem, 512},
-        {"grey-256", make_grey, 256},         {"grey-512", make_grey, 512},
+        {"aerial-rgb-256", make_aerial, 256},
+        {"aerial-rgb-512", make_aerial, 512},
+        {"dem-rgba-256", make_dem, 256},
+        {"dem-rgba-512", make_dem, 512},
+        {"grey-256", make_grey, 256},
+        {"grey-512", make_grey, 512},
         {"aerial-edge-rgba-256", make_aerial_edge, 256},
         {"aerial-edge-rgba-512", make_aerial_edge, 512},
-        {"real-s2-tci-256", load_tci, 256},   {"real-s2-tci-512", load_tci, 512},
+        {"real-s2-tci-256", load_tci, 256},
+        {"real-s2-tci-512", load_tci, 512},
         {"real-aerial-jpeg-256", load_aerial_jpeg, 256},
-        {"real-cmap-rgba-256", load_cmap, 256}, {"real-cmap-rgba-512", load_cmap, 512},
+        {"real-cmap-rgba-256", load_cmap, 256},
+        {"real-cmap-rgba-512", load_cmap, 512},
     };
     GDALAllRegister();
     int failures = 0;

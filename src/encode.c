@@ -35,9 +35,8 @@ static const struct {
     const char *name;
     ts_format fmt;
 } aliases[] = {
-    {"png", TS_FMT_PNG},   {"pngraw", TS_FMT_PNGRAW}, {"jpeg", TS_FMT_JPEG},
-    {"jpg", TS_FMT_JPEG},  {"webp", TS_FMT_WEBP},     {"tif", TS_FMT_TIF},
-    {"tiff", TS_FMT_TIF},  {"npy", TS_FMT_NPY},
+    {"png", TS_FMT_PNG},   {"pngraw", TS_FMT_PNGRAW}, {"jpeg", TS_FMT_JPEG}, {"jpg", TS_FMT_JPEG},
+    {"webp", TS_FMT_WEBP}, {"tif", TS_FMT_TIF},       {"tiff", TS_FMT_TIF},  {"npy", TS_FMT_NPY},
 };
 
 int ts_format_parse(const char *s, ts_format *out)

@@ -75,17 +75,15 @@ static jpeg_tls *tls_get(void)
     return s;
 }
 
-static int encode_jpeg(const ts_image *img, const ts_encode_opts *opts, ts_blob **out,
-                       ts_ctx *ctx)
+static int encode_jpeg(const ts_image *img, const ts_encode_opts *opts, ts_blob **out, ts_ctx *ctx)
 {
     *out = NULL;
     int rc = ts__image_check(img, "jpeg", ctx);
     if (rc < 0)
         return rc;
     if (img->width > JPEG_MAX_DIM || img->height > JPEG_MAX_DIM)
-        return ts_ctx_error(ctx, TS_EUNPROCESSABLE,
-                            "jpeg: %dx%d exceeds JPEG's %d pixel limit", img->width,
-                            img->height, JPEG_MAX_DIM);
+        return ts_ctx_error(ctx, TS_EUNPROCESSABLE, "jpeg: %dx%d exceeds JPEG's %d pixel limit",
+                            img->width, img->height, JPEG_MAX_DIM);
     int quality = opts && opts->quality > 0 ? opts->quality : DEFAULT_QUALITY;
     if (quality > 100)
         quality = 100;
@@ -110,8 +108,8 @@ static int encode_jpeg(const ts_image *img, const ts_encode_opts *opts, ts_blob 
 
     const size_t need = tjBufSize(src->width, src->height, subsamp);
     if (need == (size_t)-1 || need == 0 || need > INT_MAX) {
-        rc = ts_ctx_error(ctx, TS_EUNPROCESSABLE, "jpeg: %dx%d image is too large",
-                          src->width, src->height);
+        rc = ts_ctx_error(ctx, TS_EUNPROCESSABLE, "jpeg: %dx%d image is too large", src->width,
+                          src->height);
         goto done;
     }
     if (s->out_cap < need) {

@@ -73,8 +73,8 @@ static int colour_type(int channels)
 /* Backend 1: libpng + zlib                                                */
 
 typedef struct libpng_state {
-    ts_buf buf;     /* the PNG bytes as libpng writes them */
-    char msg[160];  /* libpng's error message, reported after the longjmp */
+    ts_buf buf;    /* the PNG bytes as libpng writes them */
+    char msg[160]; /* libpng's error message, reported after the longjmp */
 } libpng_state;
 
 static void libpng_error(png_structp png, png_const_charp msg)
@@ -108,14 +108,21 @@ static void libpng_flush(png_structp png)
 static int libpng_filters(ts_png_filter f)
 {
     switch (f) {
-    case TS_PNG_FILTER_NONE: return PNG_FILTER_NONE;
-    case TS_PNG_FILTER_SUB: return PNG_FILTER_SUB;
-    case TS_PNG_FILTER_UP: return PNG_FILTER_UP;
-    case TS_PNG_FILTER_AVG: return PNG_FILTER_AVG;
-    case TS_PNG_FILTER_PAETH: return PNG_FILTER_PAETH;
-    case TS_PNG_FILTER_ADAPTIVE_FAST: return PNG_FAST_FILTERS;
+    case TS_PNG_FILTER_NONE:
+        return PNG_FILTER_NONE;
+    case TS_PNG_FILTER_SUB:
+        return PNG_FILTER_SUB;
+    case TS_PNG_FILTER_UP:
+        return PNG_FILTER_UP;
+    case TS_PNG_FILTER_AVG:
+        return PNG_FILTER_AVG;
+    case TS_PNG_FILTER_PAETH:
+        return PNG_FILTER_PAETH;
+    case TS_PNG_FILTER_ADAPTIVE_FAST:
+        return PNG_FAST_FILTERS;
     case TS_PNG_FILTER_ADAPTIVE:
-    default: return PNG_ALL_FILTERS;
+    default:
+        return PNG_ALL_FILTERS;
     }
 }
 
@@ -124,8 +131,8 @@ static int encode_libpng(const ts_image *img, const ts_png_tuning *t, ts_blob **
     /* The state lives outside the setjmp frame's locals that change after
      * setjmp: only its address is used, so the longjmp cannot clobber it. */
     libpng_state st = {0};
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &st, libpng_error,
-                                              libpng_warning);
+    png_structp png =
+        png_create_write_struct(PNG_LIBPNG_VER_STRING, &st, libpng_error, libpng_warning);
     if (!png)
         return ts_ctx_error(ctx, TS_ENOMEM, "png: cannot create the libpng writer");
     png_infop info = png_create_info_struct(png);
@@ -270,15 +277,15 @@ static void filter_sub(uint8_t *restrict r, const uint8_t *restrict x, size_t n,
         r[i] = (uint8_t)(x[i] - x[i - bpp]);
 }
 
-static void filter_up(uint8_t *restrict r, const uint8_t *restrict x,
-                      const uint8_t *restrict up, size_t n)
+static void filter_up(uint8_t *restrict r, const uint8_t *restrict x, const uint8_t *restrict up,
+                      size_t n)
 {
     for (size_t i = 0; i < n; i++)
         r[i] = (uint8_t)(x[i] - up[i]);
 }
 
-static void filter_avg(uint8_t *restrict r, const uint8_t *restrict x,
-                       const uint8_t *restrict up, size_t n, size_t bpp)
+static void filter_avg(uint8_t *restrict r, const uint8_t *restrict x, const uint8_t *restrict up,
+                       size_t n, size_t bpp)
 {
     for (size_t i = 0; i < bpp; i++)
         r[i] = (uint8_t)(x[i] - (up[i] >> 1));
@@ -290,8 +297,8 @@ static void filter_avg(uint8_t *restrict r, const uint8_t *restrict x,
  * p - c = a + b - 2c) and the spec's tie order (a, then b, then c) kept by
  * the strict comparisons: branch-free, this form runs 3x faster than the
  * textbook one at -O2. */
-static void filter_paeth(uint8_t *restrict r, const uint8_t *restrict x,
-                         const uint8_t *restrict up, size_t n, size_t bpp)
+static void filter_paeth(uint8_t *restrict r, const uint8_t *restrict x, const uint8_t *restrict up,
+                         size_t n, size_t bpp)
 {
     for (size_t i = 0; i < bpp; i++)
         r[i] = (uint8_t)(x[i] - up[i]); /* paeth(0, b, 0) == b */
@@ -310,11 +317,21 @@ static void filter_row(int type, uint8_t *r, const uint8_t *x, const uint8_t *up
                        size_t bpp)
 {
     switch (type) {
-    case TS_PNG_FILTER_SUB: filter_sub(r, x, n, bpp); break;
-    case TS_PNG_FILTER_UP: filter_up(r, x, up, n); break;
-    case TS_PNG_FILTER_AVG: filter_avg(r, x, up, n, bpp); break;
-    case TS_PNG_FILTER_PAETH: filter_paeth(r, x, up, n, bpp); break;
-    default: memcpy(r, x, n); break;
+    case TS_PNG_FILTER_SUB:
+        filter_sub(r, x, n, bpp);
+        break;
+    case TS_PNG_FILTER_UP:
+        filter_up(r, x, up, n);
+        break;
+    case TS_PNG_FILTER_AVG:
+        filter_avg(r, x, up, n, bpp);
+        break;
+    case TS_PNG_FILTER_PAETH:
+        filter_paeth(r, x, up, n, bpp);
+        break;
+    default:
+        memcpy(r, x, n);
+        break;
     }
 }
 
@@ -346,12 +363,10 @@ static size_t finish_chunk(uint8_t *p, const char type[4], size_t len)
     return len + 12;
 }
 
-static int encode_filtered(const ts_image *img, const ts_png_tuning *t, ts_blob **out,
-                             ts_ctx *ctx)
+static int encode_filtered(const ts_image *img, const ts_png_tuning *t, ts_blob **out, ts_ctx *ctx)
 {
     if (t->level < 0 || t->level > MAX_LEVEL)
-        return ts_ctx_error(ctx, TS_EINTERNAL, "png: compression level %d out of range",
-                            t->level);
+        return ts_ctx_error(ctx, TS_EINTERNAL, "png: compression level %d out of range", t->level);
     if (t->backend == TS_PNG_CUSTOM && !t->zlib)
         return ts_ctx_error(ctx, TS_EINTERNAL, "png: custom backend without a compressor");
     if (t->backend == TS_PNG_ZLIB && t->level > 9)
@@ -361,8 +376,7 @@ static int encode_filtered(const ts_image *img, const ts_png_tuning *t, ts_blob 
         return ts_ctx_error(ctx, TS_ENOMEM, "png: cannot allocate encoder state");
     struct libdeflate_compressor *comp = NULL;
     if (t->backend == TS_PNG_LIBDEFLATE) {
-        if (!s->comp[t->level] &&
-            !(s->comp[t->level] = libdeflate_alloc_compressor(t->level)))
+        if (!s->comp[t->level] && !(s->comp[t->level] = libdeflate_alloc_compressor(t->level)))
             return ts_ctx_error(ctx, TS_ENOMEM, "png: cannot allocate a deflate compressor");
         comp = s->comp[t->level];
     } else if (t->backend == TS_PNG_ZLIB) {
@@ -374,8 +388,8 @@ static int encode_filtered(const ts_image *img, const ts_png_tuning *t, ts_blob 
         }
         /* On a freshly reset stream deflateParams only records the settings. */
         if (deflateReset(&s->zs) != Z_OK ||
-            deflateParams(&s->zs, t->level, t->strategy < 0 ? Z_DEFAULT_STRATEGY
-                                                            : t->strategy) != Z_OK)
+            deflateParams(&s->zs, t->level, t->strategy < 0 ? Z_DEFAULT_STRATEGY : t->strategy) !=
+                Z_OK)
             return ts_ctx_error(ctx, TS_EINTERNAL, "png: zlib rejected level %d", t->level);
     }
 
@@ -383,14 +397,14 @@ static int encode_filtered(const ts_image *img, const ts_png_tuning *t, ts_blob 
     const size_t rowbytes = (size_t)img->width * bpp;
     const size_t h = (size_t)img->height;
     const size_t filt_len = h * (rowbytes + 1);
-    const int adaptive = t->filter == TS_PNG_FILTER_ADAPTIVE ||
-                         t->filter == TS_PNG_FILTER_ADAPTIVE_FAST;
+    const int adaptive =
+        t->filter == TS_PNG_FILTER_ADAPTIVE || t->filter == TS_PNG_FILTER_ADAPTIVE_FAST;
     int rc = 0;
 
     if (scratch(&s->filt, &s->filt_cap, filt_len) < 0 ||
         scratch(&s->rows, &s->rows_cap, rowbytes * (adaptive ? 6 : 1)) < 0) {
-        rc = ts_ctx_error(ctx, TS_ENOMEM, "png: out of memory for %zux%zu filter rows", h,
-                          rowbytes);
+        rc =
+            ts_ctx_error(ctx, TS_ENOMEM, "png: out of memory for %zux%zu filter rows", h, rowbytes);
         goto done;
     }
     uint8_t *zero = s->rows; /* the row "above" the first one */
@@ -405,8 +419,8 @@ static int encode_filtered(const ts_image *img, const ts_png_tuning *t, ts_blob 
             filter_row(t->filter, dst + 1, x, up, rowbytes, bpp);
             continue;
         }
-        const int last = t->filter == TS_PNG_FILTER_ADAPTIVE ? TS_PNG_FILTER_PAETH
-                                                             : TS_PNG_FILTER_UP;
+        const int last =
+            t->filter == TS_PNG_FILTER_ADAPTIVE ? TS_PNG_FILTER_PAETH : TS_PNG_FILTER_UP;
         int best = 0;
         size_t best_cost = (size_t)-1;
         for (int f = TS_PNG_FILTER_NONE; f <= last; f++) {
@@ -422,9 +436,9 @@ static int encode_filtered(const ts_image *img, const ts_png_tuning *t, ts_blob 
         memcpy(dst + 1, s->rows + rowbytes * (size_t)(best + 1), rowbytes);
     }
 
-    size_t bound = comp ? libdeflate_zlib_compress_bound(comp, filt_len)
-                 : t->backend == TS_PNG_ZLIB ? deflateBound(&s->zs, (uLong)filt_len)
-                                             : filt_len + filt_len / 8 + 4096;
+    size_t bound = comp                        ? libdeflate_zlib_compress_bound(comp, filt_len)
+                   : t->backend == TS_PNG_ZLIB ? deflateBound(&s->zs, (uLong)filt_len)
+                                               : filt_len + filt_len / 8 + 4096;
     if (scratch(&s->z, &s->z_cap, bound) < 0) {
         rc = ts_ctx_error(ctx, TS_ENOMEM, "png: out of memory for the compressed stream");
         goto done;
@@ -544,8 +558,8 @@ int ts_png_encode_tuned(const ts_image *img, const ts_png_tuning *t, ts_blob **o
     if (rc < 0)
         return rc;
     if ((size_t)img->width > 0x7fffffff / 4 || (size_t)img->height > 0x7fffffff / 4)
-        return ts_ctx_error(ctx, TS_EUNPROCESSABLE, "png: %dx%d image is too large",
-                            img->width, img->height);
+        return ts_ctx_error(ctx, TS_EUNPROCESSABLE, "png: %dx%d image is too large", img->width,
+                            img->height);
     if (t->backend == TS_PNG_LIBPNG)
         return encode_libpng(img, t, out, ctx);
     if (t->backend != TS_PNG_AUTO)
@@ -564,8 +578,7 @@ int ts_png_encode_tuned(const ts_image *img, const ts_png_tuning *t, ts_blob **o
     return encode_filtered(img, &chosen, out, ctx);
 }
 
-static int encode_png(const ts_image *img, const ts_encode_opts *opts, ts_blob **out,
-                      ts_ctx *ctx)
+static int encode_png(const ts_image *img, const ts_encode_opts *opts, ts_blob **out, ts_ctx *ctx)
 {
     ts_png_tuning t = ts_png_tuning_for(TS_FMT_PNG, opts ? opts->zlevel : -1);
     return ts_png_encode_tuned(img, &t, out, ctx);

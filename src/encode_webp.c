@@ -11,17 +11,15 @@
 #define DEFAULT_QUALITY 75
 #define WEBP_MAX_DIM 16383 /* the format stores dimensions in 14 bits */
 
-static int encode_webp(const ts_image *img, const ts_encode_opts *opts, ts_blob **out,
-                       ts_ctx *ctx)
+static int encode_webp(const ts_image *img, const ts_encode_opts *opts, ts_blob **out, ts_ctx *ctx)
 {
     *out = NULL;
     int rc = ts__image_check(img, "webp", ctx);
     if (rc < 0)
         return rc;
     if (img->width > WEBP_MAX_DIM || img->height > WEBP_MAX_DIM)
-        return ts_ctx_error(ctx, TS_EUNPROCESSABLE,
-                            "webp: %dx%d exceeds WebP's %d pixel limit", img->width,
-                            img->height, WEBP_MAX_DIM);
+        return ts_ctx_error(ctx, TS_EUNPROCESSABLE, "webp: %dx%d exceeds WebP's %d pixel limit",
+                            img->width, img->height, WEBP_MAX_DIM);
     int quality = opts && opts->quality > 0 ? opts->quality : DEFAULT_QUALITY;
     if (quality > 100)
         quality = 100;
@@ -41,16 +39,15 @@ static int encode_webp(const ts_image *img, const ts_encode_opts *opts, ts_blob 
     /* libwebp allocates the output itself (WebPFree owns it); the copy into
      * an exact-size blob is small next to the encode. */
     uint8_t *webp = NULL;
-    size_t len = src->channels == 4
-                     ? WebPEncodeRGBA(src->data, src->width, src->height, (int)src->stride,
-                                      (float)quality, &webp)
-                     : WebPEncodeRGB(src->data, src->width, src->height, (int)src->stride,
-                                     (float)quality, &webp);
+    size_t len = src->channels == 4 ? WebPEncodeRGBA(src->data, src->width, src->height,
+                                                     (int)src->stride, (float)quality, &webp)
+                                    : WebPEncodeRGB(src->data, src->width, src->height,
+                                                    (int)src->stride, (float)quality, &webp);
     free(rgb.data);
     if (len == 0 || !webp) {
         WebPFree(webp);
-        return ts_ctx_error(ctx, TS_EINTERNAL, "webp: encoding a %dx%d image failed",
-                            img->width, img->height);
+        return ts_ctx_error(ctx, TS_EINTERNAL, "webp: encoding a %dx%d image failed", img->width,
+                            img->height);
     }
     *out = ts_blob_from(webp, len);
     WebPFree(webp);

@@ -94,9 +94,9 @@ static void format_names(void)
     static const struct {
         const char *s;
         ts_format f;
-    } good[] = {{"png", TS_FMT_PNG},   {"pngraw", TS_FMT_PNGRAW}, {"jpeg", TS_FMT_JPEG},
-                {"jpg", TS_FMT_JPEG},  {"webp", TS_FMT_WEBP},     {"tif", TS_FMT_TIF},
-                {"tiff", TS_FMT_TIF},  {"npy", TS_FMT_NPY}};
+    } good[] = {{"png", TS_FMT_PNG},  {"pngraw", TS_FMT_PNGRAW}, {"jpeg", TS_FMT_JPEG},
+                {"jpg", TS_FMT_JPEG}, {"webp", TS_FMT_WEBP},     {"tif", TS_FMT_TIF},
+                {"tiff", TS_FMT_TIF}, {"npy", TS_FMT_NPY}};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         ts_format f = TS_FMT_AUTO;
         CHECK_INT(ts_format_parse(good[i].s, &f), 0);
@@ -198,8 +198,8 @@ static void png_tunings_roundtrip(void)
 {
     for (int c = 1; c <= 4; c++) {
         ts_image img = make_image(29, 17, c, 3);
-        static const ts_png_backend backends[] = {TS_PNG_LIBPNG, TS_PNG_LIBDEFLATE,
-                                                  TS_PNG_ZLIB, TS_PNG_AUTO};
+        static const ts_png_backend backends[] = {TS_PNG_LIBPNG, TS_PNG_LIBDEFLATE, TS_PNG_ZLIB,
+                                                  TS_PNG_AUTO};
         for (size_t k = 0; k < sizeof backends / sizeof backends[0]; k++) {
             const ts_png_backend backend = backends[k];
             for (int filt = TS_PNG_FILTER_NONE; filt <= TS_PNG_FILTER_ADAPTIVE_FAST; filt++) {
@@ -255,8 +255,8 @@ static void png_auto_branches(void)
             h ^= h >> 12;
             *p = (uint8_t)(x / 3 + y + (h & 31)); /* gradient + sensor-like noise */
         }
-    static const uint8_t palette[6][4] = {{0, 0, 0, 0},       {10, 120, 30, 255},
-                                          {200, 180, 40, 255}, {90, 60, 30, 255},
+    static const uint8_t palette[6][4] = {{0, 0, 0, 0},         {10, 120, 30, 255},
+                                          {200, 180, 40, 255},  {90, 60, 30, 255},
                                           {240, 240, 240, 255}, {20, 60, 200, 255}};
     ts_image poster = make_image(128, 96, 4, 0);
     for (int y = 0; y < poster.height; y++)
@@ -290,10 +290,10 @@ static double mean_abs_diff(const uint8_t *dec, const ts_image *src, int dec_cha
     for (int y = 0; y < src->height; y++)
         for (int x = 0; x < src->width; x++)
             for (int c = 0; c < compare_channels; c++) {
-                const uint8_t *s = src->data + (size_t)y * src->stride +
-                                   (size_t)x * (size_t)src->channels;
-                const uint8_t *d = dec + ((size_t)y * (size_t)src->width + (size_t)x) *
-                                             (size_t)dec_channels;
+                const uint8_t *s =
+                    src->data + (size_t)y * src->stride + (size_t)x * (size_t)src->channels;
+                const uint8_t *d =
+                    dec + ((size_t)y * (size_t)src->width + (size_t)x) * (size_t)dec_channels;
                 sum += fabs((double)d[c] - (double)s[c]);
             }
     return sum / ((double)src->width * src->height * compare_channels);
@@ -301,8 +301,7 @@ static double mean_abs_diff(const uint8_t *dec, const ts_image *src, int dec_cha
 
 /* Decode a JPEG with TurboJPEG; returns a malloc'd buffer in pixel format pf
  * and the header facts, or NULL. */
-static uint8_t *jpeg_decode(const ts_blob *b, int pf, int *w, int *h, int *subsamp,
-                            int *colorspace)
+static uint8_t *jpeg_decode(const ts_blob *b, int pf, int *w, int *h, int *subsamp, int *colorspace)
 {
     tjhandle tj = tjInitDecompress();
     if (!tj)
@@ -467,13 +466,12 @@ static void tiny_and_thin_images(void)
                     free(px);
                 } else {
                     int w = 0, h = 0;
-                    ok = WebPGetInfo(b->data, b->size, &w, &h) && w == img.width &&
-                         h == img.height;
+                    ok = WebPGetInfo(b->data, b->size, &w, &h) && w == img.width && h == img.height;
                 }
                 ts_blob_unref(b);
                 if (!ok)
-                    fprintf(stderr, "  %dx%d channels %d format %s\n", img.width, img.height,
-                            c, ts_format_name(fmts[f]));
+                    fprintf(stderr, "  %dx%d channels %d format %s\n", img.width, img.height, c,
+                            ts_format_name(fmts[f]));
                 CHECK(ok);
             }
             free(img.data);
@@ -571,7 +569,7 @@ static void concurrent_encoders(void)
 }
 
 TS_TEST_MAIN(TEST(format_names), TEST(encoder_registry), TEST(format_auto), TEST(png_roundtrip),
-             TEST(png_tunings_roundtrip), TEST(png_auto_branches), TEST(png_default_levels), TEST(jpeg_rgb),
-             TEST(jpeg_drops_alpha), TEST(jpeg_grey), TEST(webp_rgba_keeps_alpha),
+             TEST(png_tunings_roundtrip), TEST(png_auto_branches), TEST(png_default_levels),
+             TEST(jpeg_rgb), TEST(jpeg_drops_alpha), TEST(jpeg_grey), TEST(webp_rgba_keeps_alpha),
              TEST(webp_grey), TEST(tiny_and_thin_images), TEST(bad_images),
              TEST(concurrent_encoders))
