@@ -1,6 +1,9 @@
 /* Application setup, the routing table and request dispatch (see ts_app.h). */
 #include "ts_app.h"
 #include "ts_api.h"
+#include "ts_cache.h"
+#include "ts_reader.h"
+#include "ts_tms.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -14,6 +17,20 @@
  * otherwise swallow "@2x.png". */
 static const ts_route routes[] = {
     {"GET", "/healthz", ts_api_healthz, "healthz"},
+    {"GET", "/tiles/{tms}/{z}/{x}/{y}@{scale}x.{format}", ts_api_tile, "tile"},
+    {"GET", "/tiles/{tms}/{z}/{x}/{y}.{format}", ts_api_tile, "tile"},
+    {"GET", "/tiles/{tms}/{z}/{x}/{y}@{scale}x", ts_api_tile, "tile"},
+    {"GET", "/tiles/{tms}/{z}/{x}/{y}", ts_api_tile, "tile"},
+    {"GET", "/tiles/{z}/{x}/{y}@{scale}x.{format}", ts_api_tile, "tile"},
+    {"GET", "/tiles/{z}/{x}/{y}.{format}", ts_api_tile, "tile"},
+    {"GET", "/tiles/{z}/{x}/{y}@{scale}x", ts_api_tile, "tile"},
+    {"GET", "/tiles/{z}/{x}/{y}", ts_api_tile, "tile"},
+    {"GET", "/tilejson.json", ts_api_tilejson, "tilejson"},
+    {"GET", "/{tms}/tilejson.json", ts_api_tilejson, "tilejson"},
+    {"GET", "/info", ts_api_info, "info"},
+    {"GET", "/info.geojson", ts_api_info_geojson, "info"},
+    {"GET", "/tileMatrixSets", ts_api_tms_list, "tms"},
+    {"GET", "/tileMatrixSets/{tileMatrixSetId}", ts_api_tms_get, "tms"},
 };
 
 static int find_default_dataset(ts_app *app, char *err, size_t errlen)
@@ -71,12 +88,65 @@ int ts_app_init(ts_app *app, const ts_config *cfg, char *err, size_t errlen)
     }
     if (find_default_dataset(app, err, errlen) < 0)
         return -1;
+
+    ts_reader_global_init(cfg->gdal_cache_mb);
+
+    ts_ctx ctx;
+    ts_ctx_init(&ctx);
+    if (ts_tms_registry_load(&app->tms, cfg->tms_dir, cfg->tms_extra_dir, &ctx) < 0) {
+        snprintf(err, errlen, "TileMatrixSets: %s", ctx.detail);
+        return -1;
+    }
+
+    /* The cache backend: memory by default, Redis (optionally behind a
+     * memory L1) when CACHE_ENDPOINT says so, none when disabled. */
+    ts_cache_backend *backend = NULL;
+    const char *ep = cfg->cache_endpoint;
+    if (strncmp(ep, "redis://", 8) == 0 || strncmp(ep, "unix://", 7) == 0) {
+        backend = ts_cache_redis_create(ep, &ctx);
+        if (!backend) {
+            snprintf(err, errlen, "CACHE_ENDPOINT: %s", ctx.detail);
+            return -1;
+        }
+        if (cfg->cache_l1_mb > 0) {
+            ts_cache_backend *l1 =
+                ts_cache_memory_create((size_t)cfg->cache_l1_mb * 1024 * 1024, NULL, NULL);
+            ts_cache_backend *tiered = l1 ? ts_cache_tiered_create(l1, backend) : NULL;
+            if (!tiered) {
+                if (l1)
+                    l1->destroy(l1);
+                backend->destroy(backend);
+                snprintf(err, errlen, "out of memory creating the L1 cache");
+                return -1;
+            }
+            backend = tiered;
+        }
+    } else if (strcmp(ep, "none") != 0) {
+        backend = ts_cache_memory_create((size_t)cfg->cache_memory_mb * 1024 * 1024, NULL, NULL);
+        if (!backend) {
+            snprintf(err, errlen, "out of memory creating the memory cache");
+            return -1;
+        }
+    }
+    ts_cache_opts copts = {.namespace_ = cfg->cache_namespace,
+                           .ttl_s = (unsigned)cfg->cache_ttl,
+                           .cross_instance_lock = true};
+    app->cache = ts_cache_create(backend, &copts);
+    if (!app->cache) {
+        snprintf(err, errlen, "cannot create the cache");
+        return -1;
+    }
     return 0;
 }
 
 void ts_app_destroy(ts_app *app)
 {
-    (void)app;
+    if (app->cache)
+        ts_cache_destroy(app->cache);
+    app->cache = NULL;
+    if (app->tms)
+        ts_tms_registry_free(app->tms);
+    app->tms = NULL;
 }
 
 /* Weak-compare an If-None-Match list against our strong ETag. */

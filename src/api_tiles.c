@@ -1,0 +1,203 @@
+/* GET /tiles/...: the tile route in all its forms. */
+#include "ts_api.h"
+#include "ts_cache.h"
+#include "ts_encode.h"
+#include "ts_params.h"
+#include "ts_reader.h"
+#include "ts_render.h"
+#include "ts_tms.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Comma-separated ids of every TMS, for error messages. */
+static void tms_id_list(const ts_app *app, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    size_t n = ts_tms_registry_count(app->tms), used = 0;
+    for (size_t i = 0; i < n && used + 1 < len; i++) {
+        int w = snprintf(buf + used, len - used, "%s%s", i ? ", " : "",
+                         ts_tms_id(ts_tms_registry_at(app->tms, i)));
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+}
+
+int ts_api_lookup_tms(const ts_app *app, const char *id, const ts_tms **out, ts_ctx *ctx)
+{
+    if (!id)
+        id = "WebMercatorQuad";
+    *out = ts_tms_registry_get(app->tms, id);
+    if (!*out) {
+        char list[1024];
+        tms_id_list(app, list, sizeof list);
+        return ts_ctx_error(ctx, TS_EUNPROCESSABLE,
+                            "tileMatrixSetId: unknown TileMatrixSet '%s' (valid: %s)", id, list);
+    }
+    return 0;
+}
+
+int ts_api_resolve_dataset(const ts_app *app, const ts_request *req, ts_dataset *ds, ts_ctx *ctx)
+{
+    const char *url = ts_req_query(req, "url");
+    if (!url) {
+        if (!app->default_dataset[0])
+            return ts_ctx_error(ctx, TS_ENOT_FOUND,
+                                "url: no dataset given and the data root has no default dataset");
+        url = app->default_dataset;
+    }
+    return ts_dataset_resolve(app->data_root, url, ds, ctx);
+}
+
+static int parse_int_seg(const char *s, const char *name, long lo, long hi, long *out, ts_ctx *ctx)
+{
+    char *end;
+    errno = 0;
+    long v = s ? strtol(s, &end, 10) : 0;
+    if (!s || errno || *end || end == s)
+        return ts_ctx_error(ctx, TS_EUNPROCESSABLE, "%s: expected an integer, got '%s'", name,
+                            s ? s : "");
+    if (v < lo || v > hi)
+        return ts_ctx_error(ctx, TS_ENOT_FOUND, "%s: %ld is outside the TileMatrixSet", name, v);
+    *out = v;
+    return 0;
+}
+
+typedef struct tile_job {
+    ts_app *app;
+    const ts_tms *tms;
+    const ts_dataset *ds;
+    const ts_params *params;
+    int z;
+    long x, y;
+    int width, height;
+    ts_format format;
+} tile_job;
+
+static int render_tile(void *ud, ts_response *resp, ts_ctx *ctx)
+{
+    tile_job *j = ud;
+    const ts_params *p = j->params;
+    ts_read_opts ro = {
+        .tms = j->tms, .z = j->z, .x = j->x, .y = j->y,
+        .width = j->width, .height = j->height,
+        .buffer = p->buffer + p->padding,
+        .bands = p->nbidx ? p->bidx : NULL, .nbands = p->nbidx,
+        .nodata_override = p->nodata_set, .nodata = p->nodata,
+        .unscale = p->unscale, .resampling = p->resampling, .reproject = p->reproject,
+    };
+    ts_raster r;
+    int rc = ts_reader_tile(j->ds, &ro, &r, ctx);
+    if (rc < 0)
+        return rc;
+
+    ts_render_opts opts = {.params = p, .crop = p->padding};
+    ts_image img;
+    rc = ts_render_image(&r, &opts, &img, ctx);
+    ts_raster_free(&r);
+    if (rc < 0)
+        return rc;
+
+    ts_format f = j->format;
+    if (f == TS_FMT_AUTO)
+        f = (img.channels == 2 || img.channels == 4) ? TS_FMT_PNG : TS_FMT_JPEG;
+    ts_blob *body = NULL;
+    ts_encode_opts eo = {.quality = 0, .zlevel = -1};
+    rc = ts_encode(f, &img, &eo, &body, ctx);
+    free(img.data);
+    if (rc < 0)
+        return rc;
+    ts_resp_set_body(resp, 200, ts_format_mime(f), body);
+    return 0;
+}
+
+/* Cache-Control for successful, cacheable responses. */
+void ts_api_cache_headers(const ts_app *app, ts_response *resp)
+{
+    if (resp->status == 200)
+        ts_resp_set_header(resp, "Cache-Control", "public, max-age=%ld", app->cfg->cache_max_age);
+}
+
+/* Every query parameter must be one we know, or the response is not stored
+ * (an unknown parameter could be a cache-busting or poisoning attempt). */
+bool ts_api_all_known(const ts_request *req)
+{
+    for (size_t i = 0; i < req->nquery; i++)
+        if (!ts_params_known(req->query[i].key))
+            return false;
+    return true;
+}
+
+int ts_api_tile(ts_app *app, const ts_request *req, const ts_match *m, ts_response *resp,
+                ts_ctx *ctx)
+{
+    const ts_tms *tms;
+    int rc = ts_api_lookup_tms(app, ts_match_get(m, "tms"), &tms, ctx);
+    if (rc < 0)
+        return rc;
+    long z, x, y, scale = 1;
+    if ((rc = parse_int_seg(ts_match_get(m, "z"), "z", ts_tms_minzoom(tms), ts_tms_maxzoom(tms), &z, ctx)) < 0)
+        return rc;
+    const ts_tile_matrix *mx = ts_tms_matrix(tms, (int)z);
+    if (!mx)
+        return ts_ctx_error(ctx, TS_ENOT_FOUND, "z: %ld is not a matrix of %s", z, ts_tms_id(tms));
+    if ((rc = parse_int_seg(ts_match_get(m, "x"), "x", 0, mx->matrix_width - 1, &x, ctx)) < 0 ||
+        (rc = parse_int_seg(ts_match_get(m, "y"), "y", 0, mx->matrix_height - 1, &y, ctx)) < 0)
+        return rc;
+    const char *s = ts_match_get(m, "scale");
+    if (s) {
+        char *end;
+        scale = strtol(s, &end, 10);
+        if (*end || scale < 1 || scale > 4)
+            return ts_ctx_error(ctx, TS_EUNPROCESSABLE, "scale: expected an integer 1..4, got '%s'", s);
+    }
+    ts_format fmt = TS_FMT_AUTO;
+    const char *fs = ts_match_get(m, "format");
+    if (fs && ts_format_parse(fs, &fmt) < 0)
+        return ts_ctx_error(ctx, TS_EUNPROCESSABLE, "format: unknown format '%s' (valid: %s)", fs,
+                            ts_format_list());
+    if (fmt == TS_FMT_TIF || fmt == TS_FMT_NPY)
+        return ts_ctx_error(ctx, TS_EUNPROCESSABLE, "format: '%s' output is not available in this build (valid: png, pngraw, jpeg, jpg, webp)", fs);
+
+    ts_params p;
+    if ((rc = ts_params_parse(req, (int)app->cfg->max_tilesize, &p, ctx)) < 0)
+        return rc;
+    ts_dataset ds;
+    if ((rc = ts_api_resolve_dataset(app, req, &ds, ctx)) < 0) {
+        ts_params_free(&p);
+        return rc;
+    }
+    int tw = p.tilesize ? p.tilesize : (int)scale * mx->tile_width;
+    int th = p.tilesize ? p.tilesize : (int)scale * mx->tile_height;
+    if (tw > app->cfg->max_tilesize || th > app->cfg->max_tilesize) {
+        ts_params_free(&p);
+        return ts_ctx_error(ctx, TS_EBAD_REQUEST, "tilesize: %dx%d exceeds the limit of %ld", tw,
+                            th, app->cfg->max_tilesize);
+    }
+
+    tile_job job = {app, tms, &ds, &p, (int)z, x, y, tw, th, fmt};
+    char zs[16], xs[24], ys[24], ss[8];
+    snprintf(zs, sizeof zs, "%ld", z);
+    snprintf(xs, sizeof xs, "%ld", x);
+    snprintf(ys, sizeof ys, "%ld", y);
+    snprintf(ss, sizeof ss, "%ld", scale);
+    ts_kv path[] = {{"tms", ts_tms_id(tms)}, {"z", zs}, {"x", xs}, {"y", ys}, {"scale", ss},
+                    {"format", fmt == TS_FMT_AUTO ? "auto" : ts_format_name(fmt)}};
+    ts_key_input ki = {
+        .namespace_ = ts_cache_namespace(app->cache), .dataset = ds.path,
+        .source_size = ds.size, .source_mtime_ns = ds.mtime_ns, .route = "tile",
+        .path_params = path, .npath = sizeof path / sizeof path[0],
+        .query = req->query, .nquery = req->nquery, .base_url = NULL,
+    };
+    ts_cache_key key;
+    ts_cache_key_build(&ki, &key);
+    rc = ts_cache_serve(app->cache, &key, req, ts_api_all_known(req), render_tile, &job, resp, ctx);
+    ts_params_free(&p);
+    if (rc == 0)
+        ts_api_cache_headers(app, resp);
+    return rc;
+}

@@ -1,0 +1,755 @@
+/* GDAL dataset pool, metadata and tile warping (see ts_reader.h). */
+#include "ts_reader.h"
+
+#include <cpl_conv.h>
+#include <cpl_error.h>
+#include <cpl_string.h>
+#include <float.h>
+#include <gdal.h>
+#include <gdal_alg.h>
+#include <gdalwarper.h>
+#include <math.h>
+#include <ogr_srs_api.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Only the GeoTIFF driver may open user-named files: a file that merely has
+ * a .tif name never reaches another driver. */
+static const char *const allowed_drivers[] = {"GTiff", NULL};
+
+#define POOL_SIZE 16
+#define POOL_TMS 16
+
+typedef struct tms_cache {
+    const ts_tms *tms;
+    bool zoom_valid;
+    int minzoom, maxzoom;
+    bool footprint_valid;
+    bool footprint_ok;   /* false when the source cannot be transformed to the TMS CRS */
+    ts_bbox footprint;   /* extent of the data in the TMS CRS */
+} tms_cache;
+
+typedef struct pool_entry {
+    char path[4096];
+    long long size, mtime_ns;
+    int ovr;             /* -1 = full resolution, else OVERVIEW_LEVEL */
+    GDALDatasetH h;
+    uint64_t last_used;
+    bool info_valid;
+    ts_dataset_info info;
+    tms_cache tms[POOL_TMS];
+} pool_entry;
+
+typedef struct srs_entry {
+    const ts_tms *tms;
+    OGRSpatialReferenceH srs;
+} srs_entry;
+
+typedef struct thread_pool {
+    pool_entry entries[POOL_SIZE];
+    srs_entry srs[POOL_TMS];
+    uint64_t tick;
+} thread_pool;
+
+static pthread_key_t pool_key;
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static long global_cache_mb = 256;
+
+static void pool_destroy(void *p)
+{
+    thread_pool *tp = p;
+    if (!tp)
+        return;
+    for (int i = 0; i < POOL_SIZE; i++)
+        if (tp->entries[i].h)
+            GDALClose(tp->entries[i].h);
+    for (int i = 0; i < POOL_TMS; i++)
+        if (tp->srs[i].srs)
+            OSRDestroySpatialReference(tp->srs[i].srs);
+    free(tp);
+}
+
+static void global_init_once(void)
+{
+    GDALAllRegister();
+    GDALSetCacheMax64((GIntBig)global_cache_mb * 1024 * 1024);
+    /* COGs are self-contained: listing the directory for sidecar files on
+     * every open costs a syscall storm in folders of thousands of files. */
+    CPLSetConfigOption("GDAL_DISABLE_READDIR_ON_OPEN", "EMPTY_DIR");
+    CPLSetConfigOption("GDAL_PAM_ENABLED", "NO");
+    pthread_key_create(&pool_key, pool_destroy);
+}
+
+void ts_reader_global_init(long gdal_cache_mb)
+{
+    global_cache_mb = gdal_cache_mb;
+    pthread_once(&global_once, global_init_once);
+}
+
+static thread_pool *get_pool(void)
+{
+    pthread_once(&global_once, global_init_once);
+    thread_pool *tp = pthread_getspecific(pool_key);
+    if (!tp) {
+        tp = calloc(1, sizeof *tp);
+        if (tp)
+            pthread_setspecific(pool_key, tp);
+    }
+    return tp;
+}
+
+void ts_reader_thread_cleanup(void)
+{
+    thread_pool *tp = pthread_getspecific(pool_key);
+    pool_destroy(tp);
+    pthread_setspecific(pool_key, NULL);
+}
+
+/* GDAL reports errors through a thread-local "last error"; we silence the
+ * default stderr handler and copy the message into the request context. */
+static int gdal_error(ts_ctx *ctx, ts_err code, const char *what)
+{
+    const char *msg = CPLGetLastErrorMsg();
+    return ts_ctx_error(ctx, code, "%s%s%s", what, msg && msg[0] ? ": " : "",
+                        msg ? msg : "");
+}
+
+static pool_entry *pool_get(const ts_dataset *ds, int ovr, ts_ctx *ctx)
+{
+    thread_pool *tp = get_pool();
+    if (!tp) {
+        ts_ctx_error(ctx, TS_ENOMEM, "out of memory");
+        return NULL;
+    }
+    pool_entry *victim = &tp->entries[0];
+    for (int i = 0; i < POOL_SIZE; i++) {
+        pool_entry *e = &tp->entries[i];
+        if (e->h && e->ovr == ovr && strcmp(e->path, ds->path) == 0) {
+            if (e->size == ds->size && e->mtime_ns == ds->mtime_ns) {
+                e->last_used = ++tp->tick;
+                return e;
+            }
+            /* The file was replaced: its handle (and cached metadata) is stale. */
+            victim = e;
+            break;
+        }
+        if (!e->h || e->last_used < victim->last_used)
+            victim = e;
+    }
+    if (victim->h) {
+        GDALClose(victim->h);
+    }
+    memset(victim, 0, sizeof *victim);
+
+    char ovr_opt[32];
+    const char *open_opts[2] = {NULL, NULL};
+    if (ovr >= 0) {
+        snprintf(ovr_opt, sizeof ovr_opt, "OVERVIEW_LEVEL=%d", ovr);
+        open_opts[0] = ovr_opt;
+    }
+    CPLErrorReset();
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    GDALDatasetH h = GDALOpenEx(ds->path, GDAL_OF_RASTER | GDAL_OF_READONLY, allowed_drivers,
+                                open_opts, NULL);
+    CPLPopErrorHandler();
+    if (!h) {
+        gdal_error(ctx, TS_EUNPROCESSABLE, "cannot open dataset as a GeoTIFF");
+        return NULL;
+    }
+    if (GDALGetRasterCount(h) < 1) {
+        GDALClose(h);
+        ts_ctx_error(ctx, TS_EUNPROCESSABLE, "dataset has no raster bands");
+        return NULL;
+    }
+    snprintf(victim->path, sizeof victim->path, "%s", ds->path);
+    victim->size = ds->size;
+    victim->mtime_ns = ds->mtime_ns;
+    victim->ovr = ovr;
+    victim->h = h;
+    victim->last_used = ++tp->tick;
+    return victim;
+}
+
+static OGRSpatialReferenceH tms_srs(const ts_tms *tms, ts_ctx *ctx)
+{
+    thread_pool *tp = get_pool();
+    if (!tp) {
+        ts_ctx_error(ctx, TS_ENOMEM, "out of memory");
+        return NULL;
+    }
+    int free_slot = -1;
+    for (int i = 0; i < POOL_TMS; i++) {
+        if (tp->srs[i].tms == tms)
+            return tp->srs[i].srs;
+        if (!tp->srs[i].tms && free_slot < 0)
+            free_slot = i;
+    }
+    OGRSpatialReferenceH srs = OSRNewSpatialReference(NULL);
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    /* The document's URI keeps the CRS's authority (GDAL 3.6 drops it for
+     * "OGC:CRS84"), and with it the datum transformation PROJ picks, which is
+     * metres at high zooms: use it first, as pyproj-based servers do. */
+    OGRErr err = OSRSetFromUserInput(srs, ts_tms_crs_uri(tms));
+    if (err != OGRERR_NONE)
+        err = OSRSetFromUserInput(srs, ts_tms_crs_input(tms));
+    CPLPopErrorHandler();
+    if (err != OGRERR_NONE) {
+        OSRDestroySpatialReference(srs);
+        ts_ctx_error(ctx, TS_EINTERNAL, "TileMatrixSet %s: unusable CRS %s", ts_tms_id(tms),
+                     ts_tms_crs_input(tms));
+        return NULL;
+    }
+    OSRSetAxisMappingStrategy(srs, OAMS_TRADITIONAL_GIS_ORDER);
+    if (free_slot < 0) {
+        /* More TMSs in use than slots: recycle the first (rare; custom sets). */
+        OSRDestroySpatialReference(tp->srs[0].srs);
+        free_slot = 0;
+    }
+    tp->srs[free_slot].tms = tms;
+    tp->srs[free_slot].srs = srs;
+    return srs;
+}
+
+static void dtype_range(GDALDataType t, double *lo, double *hi)
+{
+    switch (t) {
+    case GDT_Byte: *lo = 0; *hi = 255; break;
+    case GDT_UInt16: *lo = 0; *hi = 65535; break;
+    case GDT_Int16: *lo = -32768; *hi = 32767; break;
+    case GDT_UInt32: *lo = 0; *hi = 4294967295.0; break;
+    case GDT_Int32: *lo = -2147483648.0; *hi = 2147483647.0; break;
+    case GDT_Float32: *lo = -FLT_MAX; *hi = FLT_MAX; break;
+    default:
+        if ((int)t == 14 /* GDT_Int8 (GDAL >= 3.7) */) {
+            *lo = -128; *hi = 127;
+        } else {
+            *lo = -DBL_MAX; *hi = DBL_MAX;
+        }
+    }
+}
+
+static void fill_info(pool_entry *e)
+{
+    ts_dataset_info *in = &e->info;
+    GDALDatasetH h = e->h;
+    memset(in, 0, sizeof *in);
+    in->width = GDALGetRasterXSize(h);
+    in->height = GDALGetRasterYSize(h);
+    in->bands = GDALGetRasterCount(h);
+    in->nbands_described = in->bands < TS_MAX_BANDS ? in->bands : TS_MAX_BANDS;
+    GDALRasterBandH b1 = GDALGetRasterBand(h, 1);
+    dtype_range(GDALGetRasterDataType(b1), &in->dtype_min, &in->dtype_max);
+    for (int i = 0; i < in->nbands_described; i++) {
+        GDALRasterBandH b = GDALGetRasterBand(h, i + 1);
+        ts_band_info *bi = &in->band[i];
+        snprintf(bi->dtype, sizeof bi->dtype, "%s", GDALGetDataTypeName(GDALGetRasterDataType(b)));
+        const char *desc = GDALGetDescription(b);
+        snprintf(bi->description, sizeof bi->description, "%s", desc ? desc : "");
+        snprintf(bi->color_interp, sizeof bi->color_interp, "%s",
+                 GDALGetColorInterpretationName(GDALGetRasterColorInterpretation(b)));
+        int has = 0;
+        bi->nodata = GDALGetRasterNoDataValue(b, &has);
+        bi->has_nodata = has != 0;
+        bi->scale = GDALGetRasterScale(b, &has);
+        bi->offset = GDALGetRasterOffset(b, &has);
+        bi->has_palette = GDALGetRasterColorTable(b) != NULL;
+    }
+    GDALRasterBandH last = GDALGetRasterBand(h, in->bands);
+    in->has_alpha = in->bands > 1 && GDALGetRasterColorInterpretation(last) == GCI_AlphaBand;
+    int mflags = GDALGetMaskFlags(b1);
+    in->has_mask = (mflags & GMF_PER_DATASET) && !(mflags & GMF_ALPHA) && !(mflags & GMF_NODATA);
+    in->nodata_type = in->band[0].has_nodata ? 1 : in->has_alpha ? 3 : in->has_mask ? 2 : 0;
+    in->noverviews = GDALGetOverviewCount(b1);
+    if (in->noverviews > TS_MAX_OVERVIEWS)
+        in->noverviews = TS_MAX_OVERVIEWS;
+    for (int i = 0; i < in->noverviews; i++) {
+        GDALRasterBandH o = GDALGetOverview(b1, i);
+        in->overview_width[i] = o ? GDALGetRasterBandXSize(o) : 0;
+        in->overview_height[i] = o ? GDALGetRasterBandYSize(o) : 0;
+    }
+
+    OGRSpatialReferenceH srs = GDALGetSpatialRef(h);
+    in->has_gcps = GDALGetGCPCount(h) > 0;
+    if (!srs && in->has_gcps)
+        srs = GDALGetGCPSpatialRef(h);
+    in->has_crs = srs != NULL;
+    if (srs) {
+        const char *auth = OSRGetAuthorityName(srs, NULL);
+        const char *code = OSRGetAuthorityCode(srs, NULL);
+        if (auth && code)
+            snprintf(in->crs, sizeof in->crs, "%s:%s", auth, code);
+        const char *name = OSRGetName(srs);
+        snprintf(in->crs_wkt_short, sizeof in->crs_wkt_short, "%s", name ? name : "");
+    }
+    if (GDALGetGeoTransform(h, in->geotransform) != CE_None) {
+        in->geotransform[0] = 0; in->geotransform[1] = 1; in->geotransform[2] = 0;
+        in->geotransform[3] = 0; in->geotransform[4] = 0; in->geotransform[5] = 1;
+    }
+    double *gt = in->geotransform;
+    double xs[4] = {gt[0], gt[0] + gt[1] * in->width, gt[0] + gt[2] * in->height,
+                    gt[0] + gt[1] * in->width + gt[2] * in->height};
+    double ys[4] = {gt[3], gt[3] + gt[4] * in->width, gt[3] + gt[5] * in->height,
+                    gt[3] + gt[4] * in->width + gt[5] * in->height};
+    in->native_bounds[0] = in->native_bounds[2] = xs[0];
+    in->native_bounds[1] = in->native_bounds[3] = ys[0];
+    for (int i = 1; i < 4; i++) {
+        in->native_bounds[0] = fmin(in->native_bounds[0], xs[i]);
+        in->native_bounds[2] = fmax(in->native_bounds[2], xs[i]);
+        in->native_bounds[1] = fmin(in->native_bounds[1], ys[i]);
+        in->native_bounds[3] = fmax(in->native_bounds[3], ys[i]);
+    }
+
+    /* WGS84 bounds: the extent of a warp into EPSG:4326 handles GCP sources
+     * and densifies the edges, as rio-tiler's transform_bounds does. */
+    if (srs) {
+        OGRSpatialReferenceH wgs = OSRNewSpatialReference(NULL);
+        OSRImportFromEPSG(wgs, 4326);
+        OSRSetAxisMappingStrategy(wgs, OAMS_TRADITIONAL_GIS_ORDER);
+        char *wkt = NULL;
+        OSRExportToWkt(wgs, &wkt);
+        char **to = CSLSetNameValue(NULL, "DST_SRS", wkt);
+        CPLPushErrorHandler(CPLQuietErrorHandler);
+        void *tr = GDALCreateGenImgProjTransformer2(h, NULL, to);
+        if (tr) {
+            double sgt[6], ext[4];
+            int px, ln;
+            if (GDALSuggestedWarpOutput2(h, GDALGenImgProjTransform, tr, sgt, &px, &ln, ext, 0) ==
+                CE_None) {
+                in->wgs84_bounds[0] = fmax(ext[0], -180.0);
+                in->wgs84_bounds[1] = fmax(ext[1], -90.0);
+                in->wgs84_bounds[2] = fmin(ext[2], 180.0);
+                in->wgs84_bounds[3] = fmin(ext[3], 90.0);
+                in->has_wgs84_bounds = true;
+            }
+            GDALDestroyGenImgProjTransformer(tr);
+        }
+        CPLPopErrorHandler();
+        CSLDestroy(to);
+        CPLFree(wkt);
+        OSRDestroySpatialReference(wgs);
+    }
+    e->info_valid = true;
+}
+
+static pool_entry *entry_with_info(const ts_dataset *ds, ts_ctx *ctx)
+{
+    pool_entry *e = pool_get(ds, -1, ctx);
+    if (e && !e->info_valid)
+        fill_info(e);
+    return e;
+}
+
+int ts_reader_info(const ts_dataset *ds, ts_dataset_info *out, ts_ctx *ctx)
+{
+    pool_entry *e = entry_with_info(ds, ctx);
+    if (!e)
+        return -ctx->code;
+    *out = e->info;
+    return 0;
+}
+
+static tms_cache *tms_slot(pool_entry *e, const ts_tms *tms)
+{
+    for (int i = 0; i < POOL_TMS; i++)
+        if (e->tms[i].tms == tms)
+            return &e->tms[i];
+    for (int i = 0; i < POOL_TMS; i++)
+        if (!e->tms[i].tms) {
+            e->tms[i].tms = tms;
+            return &e->tms[i];
+        }
+    memset(&e->tms[0], 0, sizeof e->tms[0]);
+    e->tms[0].tms = tms;
+    return &e->tms[0];
+}
+
+/* The dataset's extent and natural resolution in the TMS CRS
+ * (rasterio's calculate_default_transform == GDALSuggestedWarpOutput2). */
+static int suggested_output(pool_entry *e, const ts_tms *tms, double gt[6], int *px, int *ln,
+                            double ext[4], ts_ctx *ctx)
+{
+    OGRSpatialReferenceH srs = tms_srs(tms, ctx);
+    if (!srs)
+        return -ctx->code;
+    if (!e->info.has_crs)
+        return ts_ctx_error(ctx, TS_EUNPROCESSABLE,
+                            "dataset has no coordinate reference system (no CRS and no GCPs)");
+    char *wkt = NULL;
+    OSRExportToWkt(srs, &wkt);
+    char **to = CSLSetNameValue(NULL, "DST_SRS", wkt);
+    CPLFree(wkt);
+    CPLErrorReset();
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    void *tr = GDALCreateGenImgProjTransformer2(e->h, NULL, to);
+    CSLDestroy(to);
+    int rc = 0;
+    if (!tr) {
+        rc = gdal_error(ctx, TS_EUNPROCESSABLE, "cannot transform the dataset's CRS to the TileMatrixSet's CRS");
+    } else {
+        if (GDALSuggestedWarpOutput2(e->h, GDALGenImgProjTransform, tr, gt, px, ln, ext, 0) !=
+            CE_None)
+            rc = gdal_error(ctx, TS_EUNPROCESSABLE, "cannot compute the dataset's extent in the TileMatrixSet's CRS");
+        GDALDestroyGenImgProjTransformer(tr);
+    }
+    CPLPopErrorHandler();
+    return rc;
+}
+
+static int ensure_footprint(pool_entry *e, tms_cache *tc, ts_ctx *ctx)
+{
+    if (tc->footprint_valid) {
+        if (!tc->footprint_ok)
+            return ts_ctx_error(ctx, TS_EUNPROCESSABLE,
+                                "cannot transform the dataset's CRS to the TileMatrixSet's CRS");
+        return 0;
+    }
+    double gt[6], ext[4];
+    int px, ln;
+    int rc = suggested_output(e, tc->tms, gt, &px, &ln, ext, ctx);
+    tc->footprint_valid = true;
+    tc->footprint_ok = rc == 0;
+    if (rc < 0)
+        return rc;
+    tc->footprint.minx = ext[0];
+    tc->footprint.miny = ext[1];
+    tc->footprint.maxx = ext[2];
+    tc->footprint.maxy = ext[3];
+    return 0;
+}
+
+int ts_reader_zoom_range(const ts_dataset *ds, const ts_tms *tms, int *minzoom, int *maxzoom,
+                         ts_ctx *ctx)
+{
+    pool_entry *e = entry_with_info(ds, ctx);
+    if (!e)
+        return -ctx->code;
+    tms_cache *tc = tms_slot(e, tms);
+    if (!tc->zoom_valid) {
+        double gt[6], ext[4];
+        int px, ln;
+        int rc = suggested_output(e, tms, gt, &px, &ln, ext, ctx);
+        if (rc < 0)
+            return rc;
+        double res = fmax(fabs(gt[1]), fabs(gt[5]));
+        /* rio-tiler: maxzoom fits the native resolution; minzoom fits the
+         * coarsest overview a COG of this size would have (256 px minimum). */
+        int level = 0, factor = 1;
+        while ((px / factor < ln / factor ? px / factor : ln / factor) > 256) {
+            factor *= 2;
+            level++;
+        }
+        int tmin = ts_tms_minzoom(tms), tmax = ts_tms_maxzoom(tms);
+        tc->maxzoom = ts_tms_zoom_for_res(tms, res, tmin, tmax, "auto");
+        tc->minzoom = ts_tms_zoom_for_res(tms, res * (double)(1 << level), tmin, tmax, "auto");
+        tc->zoom_valid = true;
+    }
+    *minzoom = tc->minzoom;
+    *maxzoom = tc->maxzoom;
+    return 0;
+}
+
+int ts_reader_resampling_parse(const char *name, int *alg)
+{
+    static const struct {
+        const char *name;
+        GDALResampleAlg alg;
+    } algs[] = {
+        {"nearest", GRA_NearestNeighbour}, {"bilinear", GRA_Bilinear},
+        {"cubic", GRA_Cubic},              {"cubic_spline", GRA_CubicSpline},
+        {"lanczos", GRA_Lanczos},          {"average", GRA_Average},
+        {"mode", GRA_Mode},                {"max", GRA_Max},
+        {"min", GRA_Min},                  {"med", GRA_Med},
+        {"q1", GRA_Q1},                    {"q3", GRA_Q3},
+        {"sum", GRA_Sum},                  {"rms", GRA_RMS},
+    };
+    for (size_t i = 0; i < sizeof algs / sizeof algs[0]; i++)
+        if (strcasecmp(name, algs[i].name) == 0) {
+            *alg = (int)algs[i].alg;
+            return 0;
+        }
+    return -1;
+}
+
+/* gdalwarp 3.6's automatic overview choice for an explicit target window. */
+static int choose_overview(GDALDatasetH src, void *tr, int dst_w, int dst_h)
+{
+    GDALRasterBandH b1 = GDALGetRasterBand(src, 1);
+    int nov = GDALGetOverviewCount(b1);
+    if (nov <= 0)
+        return -1;
+    enum { N1 = 10, N = N1 * N1 };
+    double x[N], y[N], z[N];
+    int ok[N];
+    int k = 0;
+    for (int ix = 0; ix < N1; ix++)
+        for (int iy = 0; iy < N1; iy++) {
+            x[k] = dst_w * (double)ix / (N1 - 1);
+            y[k] = dst_h * (double)iy / (N1 - 1);
+            z[k] = 0;
+            k++;
+        }
+    double ratio = 0;
+    if (GDALGenImgProjTransform(tr, TRUE, N, x, y, z, ok)) {
+        double mn = INFINITY, mx = -INFINITY;
+        for (int i = 0; i < N; i++)
+            if (ok[i]) {
+                mn = fmin(mn, x[i]);
+                mx = fmax(mx, x[i]);
+            }
+        if (mx > mn)
+            ratio = (mx - mn) / dst_w;
+    }
+    if (!(ratio > 1.0))
+        return -1;
+    int sx = GDALGetRasterXSize(src);
+    int i = -1;
+    for (; i < nov - 1; i++) {
+        double r = i < 0 ? 1.0 : (double)sx / GDALGetRasterBandXSize(GDALGetOverview(b1, i));
+        double next = (double)sx / GDALGetRasterBandXSize(GDALGetOverview(b1, i + 1));
+        if (r < ratio && next > ratio)
+            break;
+        if (fabs(r - ratio) < 1e-1)
+            break;
+    }
+    return i;
+}
+
+/* A MEM dataset whose bands write straight into caller buffers (no copy):
+ * nbands data bands of type dt in `data` (band-sequential), then a Byte
+ * alpha band in `alpha`. The data type matches the source's so that GDAL
+ * picks the same working type (and specialised kernels) as gdalwarp does. */
+static GDALDatasetH mem_dataset(int w, int h, GDALDataType dt, void *data, int nbands,
+                                uint8_t *alpha)
+{
+    GDALDriverH mem = GDALGetDriverByName("MEM");
+    GDALDatasetH d = GDALCreate(mem, "", w, h, 0, dt, NULL);
+    if (!d)
+        return NULL;
+    size_t band_bytes = (size_t)w * h * (size_t)GDALGetDataTypeSizeBytes(dt);
+    char opt[64];
+    for (int b = 0; b <= nbands; b++) {
+        void *ptr = b < nbands ? (void *)((char *)data + band_bytes * b) : (void *)alpha;
+        snprintf(opt, sizeof opt, "DATAPOINTER=%p", ptr);
+        char *opts[] = {opt, NULL};
+        if (GDALAddBand(d, b < nbands ? dt : GDT_Byte, opts) != CE_None) {
+            GDALClose(d);
+            return NULL;
+        }
+    }
+    return d;
+}
+
+int ts_reader_tile(const ts_dataset *ds, const ts_read_opts *o, ts_raster *out, ts_ctx *ctx)
+{
+    memset(out, 0, sizeof *out);
+    pool_entry *e = entry_with_info(ds, ctx);
+    if (!e)
+        return -ctx->code;
+    const ts_dataset_info *info = &e->info;
+
+    ts_bbox tb;
+    int rc = ts_tms_xy_bounds(o->tms, o->z, o->x, o->y, &tb, ctx);
+    if (rc < 0)
+        return rc;
+    tms_cache *tc = tms_slot(e, o->tms);
+    if ((rc = ensure_footprint(e, tc, ctx)) < 0)
+        return rc;
+    if (tb.minx >= tc->footprint.maxx || tb.maxx <= tc->footprint.minx ||
+        tb.miny >= tc->footprint.maxy || tb.maxy <= tc->footprint.miny)
+        return ts_ctx_error(ctx, TS_ENOT_FOUND, "Tile(x=%ld, y=%ld, z=%d) is outside bounds",
+                            o->x, o->y, o->z);
+
+    /* Band list: the request's, else every band but an alpha band. */
+    int bands[TS_MAX_BANDS];
+    int nb = 0;
+    if (o->bands && o->nbands > 0) {
+        if (o->nbands > TS_MAX_BANDS)
+            return ts_ctx_error(ctx, TS_EBAD_REQUEST, "bidx: at most %d bands", TS_MAX_BANDS);
+        for (int i = 0; i < o->nbands; i++) {
+            if (o->bands[i] < 1 || o->bands[i] > info->bands)
+                return ts_ctx_error(ctx, TS_EBAD_REQUEST,
+                                    "bidx: band %d does not exist (the dataset has %d bands)",
+                                    o->bands[i], info->bands);
+            bands[nb++] = o->bands[i];
+        }
+    } else {
+        int n = info->has_alpha ? info->bands - 1 : info->bands;
+        if (n > TS_MAX_BANDS)
+            n = TS_MAX_BANDS;
+        for (int i = 0; i < n; i++)
+            bands[nb++] = i + 1;
+    }
+
+    OGRSpatialReferenceH srs = tms_srs(o->tms, ctx);
+    if (!srs)
+        return -ctx->code;
+    if (!info->has_crs)
+        return ts_ctx_error(ctx, TS_EUNPROCESSABLE,
+                            "dataset has no coordinate reference system (no CRS and no GCPs)");
+
+    int W = o->width + (int)(2 * o->buffer), H = o->height + (int)(2 * o->buffer);
+    if ((rc = ts_raster_alloc(out, W, H, nb)) < 0)
+        return ts_ctx_error(ctx, TS_ENOMEM, "out of memory for a %dx%dx%d tile", W, H, nb);
+    memset(out->data, 0, (size_t)W * H * nb * sizeof(float));
+    memset(out->mask, 0, (size_t)W * H);
+    double rx = (tb.maxx - tb.minx) / o->width, ry = (tb.maxy - tb.miny) / o->height;
+    double gt[6] = {tb.minx - o->buffer * rx, rx, 0, tb.maxy + o->buffer * ry, 0, -ry};
+    memcpy(out->geotransform, gt, sizeof gt);
+    out->buffer = (int)o->buffer;
+    GDALDataType dt = GDALGetRasterDataType(GDALGetRasterBand(e->h, bands[0]));
+    dtype_range(dt, &out->dtype_min, &out->dtype_max);
+    /* Float32 sources warp straight into the raster; other types go through
+     * a typed buffer converted afterwards. */
+    void *typed = NULL;
+    if (dt != GDT_Float32) {
+        typed = calloc((size_t)W * H * nb, (size_t)GDALGetDataTypeSizeBytes(dt));
+        if (!typed) {
+            ts_raster_free(out);
+            return ts_ctx_error(ctx, TS_ENOMEM, "out of memory for a %dx%dx%d tile", W, H, nb);
+        }
+    }
+    GDALDatasetH dst = mem_dataset(W, H, dt, typed ? typed : (void *)out->data, nb, out->mask);
+    if (!dst) {
+        free(typed);
+        ts_raster_free(out);
+        return gdal_error(ctx, TS_EINTERNAL, "cannot create the tile buffer");
+    }
+    GDALSetGeoTransform(dst, gt);
+    GDALSetSpatialRef(dst, srs);
+
+    CPLErrorReset();
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    void *tr = GDALCreateGenImgProjTransformer2(e->h, dst, NULL);
+    GDALDatasetH wrk = e->h;
+    if (tr) {
+        int ovr = choose_overview(e->h, tr, W, H);
+        if (ovr >= 0) {
+            pool_entry *oe = pool_get(ds, ovr, ctx);
+            /* The full-resolution entry may have been recycled by pool_get:
+             * only the handle is used from here on. */
+            if (!oe) {
+                GDALDestroyGenImgProjTransformer(tr);
+                tr = NULL;
+            } else {
+                wrk = oe->h;
+                GDALDestroyGenImgProjTransformer(tr);
+                tr = GDALCreateGenImgProjTransformer2(wrk, dst, NULL);
+            }
+        }
+    }
+    if (!tr) {
+        CPLPopErrorHandler();
+        GDALClose(dst);
+        free(typed);
+        ts_raster_free(out);
+        if (ctx->code)
+            return -ctx->code;
+        return gdal_error(ctx, TS_EUNPROCESSABLE,
+                          "cannot transform the dataset's CRS to the TileMatrixSet's CRS");
+    }
+    void *approx = GDALCreateApproxTransformer(GDALGenImgProjTransform, tr, 0.125);
+    GDALApproxTransformerOwnsSubtransformer(approx, TRUE);
+
+    GDALWarpOptions *wo = GDALCreateWarpOptions();
+    wo->hSrcDS = wrk;
+    wo->hDstDS = dst;
+    wo->eResampleAlg = (GDALResampleAlg)o->reproject;
+    wo->nBandCount = nb;
+    wo->panSrcBands = CPLMalloc(sizeof(int) * nb);
+    wo->panDstBands = CPLMalloc(sizeof(int) * nb);
+    for (int i = 0; i < nb; i++) {
+        wo->panSrcBands[i] = bands[i];
+        wo->panDstBands[i] = i + 1;
+    }
+    int nsrc = GDALGetRasterCount(wrk);
+    if (GDALGetRasterColorInterpretation(GDALGetRasterBand(wrk, nsrc)) == GCI_AlphaBand &&
+        nsrc > 1)
+        wo->nSrcAlphaBand = nsrc;
+    wo->nDstAlphaBand = nb + 1;
+    wo->pfnTransformer = GDALApproxTransform;
+    wo->pTransformerArg = approx;
+    wo->papszWarpOptions = CSLSetNameValue(NULL, "INIT_DEST", "0");
+    if (o->nodata_override) {
+        wo->padfSrcNoDataReal = CPLMalloc(sizeof(double) * nb);
+        for (int i = 0; i < nb; i++)
+            wo->padfSrcNoDataReal[i] = o->nodata;
+        if (nb > 1)
+            wo->papszWarpOptions = CSLSetNameValue(wo->papszWarpOptions, "UNIFIED_SRC_NODATA", "YES");
+    } else {
+        int any = 0;
+        for (int i = 0; i < nb && !any; i++)
+            GDALGetRasterNoDataValue(GDALGetRasterBand(wrk, bands[i]), &any);
+        if (any) {
+            wo->padfSrcNoDataReal = CPLMalloc(sizeof(double) * nb);
+            for (int i = 0; i < nb; i++) {
+                int has = 0;
+                double v = GDALGetRasterNoDataValue(GDALGetRasterBand(wrk, bands[i]), &has);
+                /* gdalwarp's filler for bands without a nodata value. */
+                wo->padfSrcNoDataReal[i] = has ? v : -123456.789;
+            }
+        }
+    }
+
+    CPLErr err = CE_Failure;
+    GDALWarpOperationH op = GDALCreateWarpOperation(wo);
+    if (op) {
+        err = GDALChunkAndWarpImage(op, 0, 0, W, H);
+        GDALDestroyWarpOperation(op);
+    }
+    if (err != CE_None)
+        gdal_error(ctx, TS_EUNPROCESSABLE, "cannot read the tile");
+    CPLPopErrorHandler();
+    GDALDestroyWarpOptions(wo); /* also destroys nothing of the transformer */
+    GDALDestroyApproxTransformer(approx);
+    GDALClose(dst);
+    if (err != CE_None) {
+        free(typed);
+        ts_raster_free(out);
+        return -ctx->code;
+    }
+    if (typed) {
+        GDALCopyWords64(typed, dt, GDALGetDataTypeSizeBytes(dt), out->data, GDT_Float32,
+                        (int)sizeof(float), (GPtrDiff_t)W * H * nb);
+        free(typed);
+    }
+
+    if (o->unscale) {
+        for (int b = 0; b < nb; b++) {
+            int has = 0;
+            GDALRasterBandH band = GDALGetRasterBand(e->h, bands[b]);
+            double scale = GDALGetRasterScale(band, &has);
+            double offset = GDALGetRasterOffset(band, &has);
+            float *p = ts_raster_band(out, b);
+            for (size_t i = 0; i < (size_t)W * H; i++)
+                p[i] = (float)(p[i] * scale + offset);
+        }
+        out->dtype_min = -FLT_MAX;
+        out->dtype_max = FLT_MAX;
+    }
+    return 0;
+}
+
+int ts_reader_palette(const ts_dataset *ds, uint8_t (*rgba)[4], int max, ts_ctx *ctx)
+{
+    pool_entry *e = pool_get(ds, -1, ctx);
+    if (!e)
+        return -ctx->code;
+    GDALColorTableH ct = GDALGetRasterColorTable(GDALGetRasterBand(e->h, 1));
+    if (!ct)
+        return 0;
+    int n = GDALGetColorEntryCount(ct);
+    if (n > max)
+        n = max;
+    for (int i = 0; i < n; i++) {
+        GDALColorEntry c;
+        GDALGetColorEntryAsRGB(ct, i, &c);
+        rgba[i][0] = (uint8_t)c.c1;
+        rgba[i][1] = (uint8_t)c.c2;
+        rgba[i][2] = (uint8_t)c.c3;
+        rgba[i][3] = (uint8_t)c.c4;
+    }
+    return n;
+}
