@@ -18,6 +18,8 @@ TS_HANDLER(ts_api_tile);
 TS_HANDLER(ts_api_tilejson);
 TS_HANDLER(ts_api_info);
 TS_HANDLER(ts_api_info_geojson);
+TS_HANDLER(ts_api_cache_stats);
+TS_HANDLER(ts_api_cache_delete);
 
 /* Shared helpers of the handlers. */
 int ts_api_lookup_tms(const ts_app *app, const char *id, const struct ts_tms **out, ts_ctx *ctx);

@@ -6,10 +6,13 @@ set -euo pipefail
 
 BUILD_PKGS=(meson ninja-build pkg-config gcc libgdal-dev gdal-bin libproj-dev libmicrohttpd-dev
             libpng-dev libdeflate-dev zlib1g-dev libturbojpeg0-dev libjpeg62-turbo-dev libwebp-dev libhiredis-dev
-            libjson-c-dev libxxhash-dev libmuparser-dev nodejs npm ca-certificates)
+            libjson-c-dev libxxhash-dev libmuparser-dev ca-certificates)
 TEST_PKGS=(redis-server python3 python3-pytest python3-gdal python3-numpy)
 
 pkgs=("${BUILD_PKGS[@]}")
+# Node.js may come from elsewhere (e.g. NodeSource, with npm bundled): Debian's
+# npm would conflict with it, so only install it when there is none.
+command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm)
 if [[ "${1:-}" == "--test" ]]; then
     pkgs+=("${TEST_PKGS[@]}")
 fi

@@ -31,6 +31,8 @@ static const ts_route routes[] = {
     {"GET", "/info.geojson", ts_api_info_geojson, "info"},
     {"GET", "/tileMatrixSets", ts_api_tms_list, "tms"},
     {"GET", "/tileMatrixSets/{tileMatrixSetId}", ts_api_tms_get, "tms"},
+    {"GET", "/cache/stats", ts_api_cache_stats, "cache"},
+    {"DELETE", "/cache", ts_api_cache_delete, "cache"},
 };
 
 static int find_default_dataset(ts_app *app, char *err, size_t errlen)

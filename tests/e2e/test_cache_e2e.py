@@ -1,0 +1,144 @@
+"""The cache layer through the real binary: memory and a real Redis."""
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from conftest import free_port
+
+TILE = "/tiles/WebMercatorQuad/9/175/98.png?url=cog.tif"
+
+
+def test_miss_then_hit_with_etag_and_304(server, get, fixtures):
+    s = server(data_root=fixtures)
+    st1, h1, b1 = get(s.url + TILE)
+    st2, h2, b2 = get(s.url + TILE)
+    assert (st1, h1["X-Cache"], st2, h2["X-Cache"]) == (200, "MISS", 200, "HIT")
+    assert b1 == b2 and b1[:8] == b"\x89PNG\r\n\x1a\n"
+    assert h1["ETag"] == h2["ETag"] and h1["ETag"].startswith('"')
+    assert "max-age=" in h2["Cache-Control"]
+    st3, h3, b3 = get(s.url + TILE, headers={"If-None-Match": h1["ETag"]})
+    assert st3 == 304 and b3 == b""
+    # Parameter order and name case share an entry; a different value does not.
+    st, h, _ = get(s.url + "/tiles/WebMercatorQuad/9/175/98.png?rescale=0,1000&URL=cog.tif")
+    assert h["X-Cache"] == "MISS"
+    st, h, _ = get(s.url + "/tiles/WebMercatorQuad/9/175/98.png?url=cog.tif&Rescale=0,1000")
+    assert h["X-Cache"] == "HIT"
+    st, h, _ = get(s.url + "/tiles/WebMercatorQuad/9/175/98.png?url=cog.tif&rescale=0,1001")
+    assert h["X-Cache"] == "MISS"
+
+
+def test_client_cache_control_and_errors_not_stored(server, get, fixtures):
+    s = server(data_root=fixtures)
+    st, h, _ = get(s.url + TILE, headers={"Cache-Control": "no-store"})
+    assert h["X-Cache"] == "MISS"
+    st, h, _ = get(s.url + TILE)
+    assert h["X-Cache"] == "MISS", "no-store must not have written"
+    st, h, _ = get(s.url + TILE, headers={"Cache-Control": "no-cache"})
+    assert h["X-Cache"] == "BYPASS"
+    st, h, _ = get(s.url + TILE)
+    assert h["X-Cache"] == "HIT"
+    bad = "/tiles/WebMercatorQuad/9/175/98.png?url=cog.tif&rescale=1;2"
+    for _ in range(2):
+        st, h, body = get(s.url + bad)
+        assert st == 400 and "rescale" in json.loads(body)["detail"]
+        assert "ETag" not in h
+    # Unknown parameters are served but never stored.
+    st, h, _ = get(s.url + TILE + "&utm_source=x")
+    st2, h2, _ = get(s.url + TILE + "&utm_source=x")
+    assert (h["X-Cache"], h2["X-Cache"]) == ("BYPASS", "BYPASS")
+
+
+def test_replaced_file_is_not_served_stale(server, get, fixtures, tmp_path):
+    shutil.copy(os.path.join(fixtures, "cog.tif"), tmp_path / "d.tif")
+    s = server(data_root=str(tmp_path))
+    url = s.url + "/tiles/WebMercatorQuad/9/175/98.png?url=d.tif"
+    _, h1, b1 = get(url)
+    _, h2, _ = get(url)
+    assert h2["X-Cache"] == "HIT"
+    time.sleep(0.01)
+    shutil.copy(os.path.join(fixtures, "cog_ovr.tif"), tmp_path / "d.tif")
+    _, h3, b3 = get(url)
+    assert h3["X-Cache"] == "MISS" and b3 != b1
+
+
+def test_stats_and_admin_invalidation(server, get, fixtures):
+    s = server(data_root=fixtures, env={"CACHE_ADMIN_TOKEN": "s3cret"})
+    get(s.url + TILE)
+    get(s.url + TILE)
+    st, _, body = get(s.url + "/cache/stats")
+    stats = json.loads(body)
+    assert st == 200 and stats["backend"] == "memory" and stats["hits"] >= 1 and stats["entries"] >= 1
+    assert get(s.url + "/cache", method="DELETE")[0] == 401
+    assert get(s.url + "/cache", method="DELETE", headers={"Authorization": "Bearer nope"})[0] == 401
+    st, _, body = get(s.url + "/cache?url=cog.tif", method="DELETE",
+                      headers={"Authorization": "Bearer s3cret"})
+    assert st == 200 and json.loads(body)["deleted"] >= 1
+    _, h, _ = get(s.url + TILE)
+    assert h["X-Cache"] == "MISS"
+
+
+def test_admin_endpoint_off_without_token(server, get, fixtures):
+    s = server(data_root=fixtures)
+    assert get(s.url + "/cache", method="DELETE", headers={"Authorization": "Bearer x"})[0] == 404
+
+
+@pytest.fixture
+def redis_url():
+    url = os.environ.get("TESSERA_TEST_REDIS_URL")
+    if url:
+        return url
+    # Running outside scripts/test.sh: start one.
+    port = free_port()
+    p = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                          "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    time.sleep(0.3)
+    yield "redis://127.0.0.1:%d/0" % port
+    p.terminate()
+    p.wait()
+
+
+def test_two_instances_share_redis(server, get, fixtures, redis_url):
+    ns = "t%d" % time.time_ns()
+    env = {"CACHE_ENDPOINT": redis_url, "CACHE_NAMESPACE": ns}
+    a = server(data_root=fixtures, env=env)
+    b = server(data_root=fixtures, env=env)
+    st, h, body_a = get(a.url + TILE)
+    assert st == 200 and h["X-Cache"] == "MISS"
+    st, h, body_b = get(b.url + TILE)
+    assert st == 200 and h["X-Cache"] == "HIT" and body_a == body_b
+    st, _, body = get(b.url + "/cache/stats")
+    assert json.loads(body)["backend"] == "redis"
+
+
+def test_redis_outage_degrades_to_uncached(server, get, fixtures):
+    port = free_port()
+    cmd = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    r = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    try:
+        time.sleep(0.3)
+        s = server(data_root=fixtures, env={"CACHE_ENDPOINT": "redis://127.0.0.1:%d/0" % port})
+        assert get(s.url + TILE)[1]["X-Cache"] == "MISS"
+        assert get(s.url + TILE)[1]["X-Cache"] == "HIT"
+        r.terminate()
+        r.wait()
+        for _ in range(5):
+            t0 = time.time()
+            st, h, _ = get(s.url + TILE)
+            assert st == 200 and h["X-Cache"] == "MISS"
+            assert time.time() - t0 < 2.0
+        r = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+        deadline = time.time() + 15
+        seen_hit = False
+        while time.time() < deadline and not seen_hit:
+            st, h, _ = get(s.url + TILE)
+            assert st == 200
+            seen_hit = h["X-Cache"] == "HIT"
+            time.sleep(0.2)
+        assert seen_hit, "the cache did not resume after Redis came back"
+    finally:
+        r.terminate()
+        r.wait()
