@@ -1,6 +1,8 @@
 /* GET /tiles/...: the tile route in all its forms. */
 #include "ts_api.h"
 #include "ts_cache.h"
+#include "ts_color_formula.h"
+#include "ts_colormap.h"
 #include "ts_encode.h"
 #include "ts_params.h"
 #include "ts_reader.h"
@@ -95,10 +97,39 @@ static int render_tile(void *ud, ts_response *resp, ts_ctx *ctx)
     if (rc < 0)
         return rc;
 
-    ts_render_opts opts = {.params = p, .crop = p->padding};
-    ts_image img;
-    rc = ts_render_image(&r, &opts, &img, ctx);
+    /* Colouring: the request's colormap, else the dataset's own palette. */
+    ts_colormap *owned = NULL;
+    const ts_colormap *cm = NULL;
+    ts_color_formula *formula = NULL;
+    if (p->colormap_name) {
+        cm = ts_colormap_named(p->colormap_name);
+        if (!cm)
+            rc = ts_ctx_error(ctx, TS_EBAD_REQUEST,
+                              "colormap_name: unknown colormap '%s' (e.g. viridis, magma, terrain, rdylgn, cfastie; %zu in all, '_r' reverses)",
+                              p->colormap_name, ts_colormap_names(NULL, 0));
+    } else if (p->colormap_json) {
+        rc = ts_colormap_parse_json(p->colormap_json, &owned, ctx);
+        cm = owned;
+    } else if (!p->expression && r.bands == 1 && (!p->nbidx || p->bidx[0] == 1)) {
+        ts_rgba pal[256];
+        int n = ts_reader_palette(j->ds, pal, 256, ctx);
+        if (n > 0) {
+            owned = ts_colormap_from_palette((const ts_rgba *)pal, n);
+            cm = owned;
+        } else if (n < 0) {
+            rc = n;
+        }
+    }
+    if (rc == 0 && p->color_formula)
+        rc = ts_color_formula_parse(p->color_formula, &formula, ctx);
+    ts_image img = {0};
+    if (rc == 0) {
+        ts_render_opts opts = {.params = p, .crop = p->padding, .colormap = cm, .formula = formula};
+        rc = ts_render_image(&r, &opts, &img, ctx);
+    }
     ts_raster_free(&r);
+    ts_colormap_free(owned);
+    ts_color_formula_free(formula);
     if (rc < 0)
         return rc;
 

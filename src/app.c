@@ -32,6 +32,11 @@ static const ts_route routes[] = {
     {"GET", "/tileMatrixSets", ts_api_tms_list, "tms"},
     {"GET", "/tileMatrixSets/{tileMatrixSetId}", ts_api_tms_get, "tms"},
     {"GET", "/cache/stats", ts_api_cache_stats, "cache"},
+    {"GET", "/static/{pkg}/images/{file}", ts_api_static, "static"},
+    {"GET", "/static/{pkg}/{file}", ts_api_static, "static"},
+    {"GET", "/map/leaflet", ts_api_map_leaflet, "map"},
+    {"GET", "/map", ts_api_map, "map"},
+    {"GET", "/{tileMatrixSetId}/map", ts_api_map, "map"},
     {"DELETE", "/cache", ts_api_cache_delete, "cache"},
 };
 

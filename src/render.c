@@ -1,5 +1,7 @@
 /* Rescaling, colouring and masking into an 8-bit image (see ts_render.h). */
 #include "ts_render.h"
+#include "ts_color_formula.h"
+#include "ts_colormap.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -23,6 +25,86 @@ static inline uint8_t rescale_px(float v, double lo, double hi)
     return (uint8_t)out;
 }
 
+/* Grey images become RGB(A) so that a colour formula has three channels. */
+static int apply_formula(const ts_render_opts *o, ts_image *img, ts_ctx *ctx)
+{
+    if (!o->formula)
+        return 0;
+    if (img->channels <= 2) {
+        int ch = img->channels + 2;
+        size_t npx = (size_t)img->width * img->height;
+        uint8_t *d = malloc(npx * (size_t)ch);
+        if (!d)
+            return ts_ctx_error(ctx, TS_ENOMEM, "out of memory");
+        for (size_t i = 0; i < npx; i++) {
+            const uint8_t *sp = img->data + i * (size_t)img->channels;
+            uint8_t *dp = d + i * (size_t)ch;
+            dp[0] = dp[1] = dp[2] = sp[0];
+            if (ch == 4)
+                dp[3] = sp[1];
+        }
+        free(img->data);
+        img->data = d;
+        img->channels = ch;
+        img->stride = (size_t)img->width * ch;
+    }
+    ts_color_formula_apply(o->formula, img->data, (size_t)img->width * img->height, img->channels);
+    return 0;
+}
+
+/* One band through a colormap. Without rescale the raw values are looked up
+ * (TiTiler does not stretch data it colours); with rescale the 0-255 result is. */
+static int render_colormap(const ts_raster *r, const ts_render_opts *o, int w, int h,
+                           ts_image *img, ts_ctx *ctx)
+{
+    const ts_params *p = o->params;
+    size_t npx = (size_t)w * h;
+    float *vals = malloc(npx * sizeof(float));
+    uint8_t *mask = malloc(npx);
+    uint8_t *rgba = malloc(npx * 4);
+    if (!vals || !mask || !rgba) {
+        free(vals);
+        free(mask);
+        free(rgba);
+        return ts_ctx_error(ctx, TS_ENOMEM, "out of memory");
+    }
+    const float *src = ts_raster_band(r, 0);
+    for (int y = 0; y < h; y++) {
+        const float *sr = src + (size_t)(y + o->crop) * r->width + o->crop;
+        const uint8_t *mr = r->mask + (size_t)(y + o->crop) * r->width + o->crop;
+        for (int x = 0; x < w; x++) {
+            float v = sr[x];
+            if (p->nrescale > 0)
+                v = rescale_px(v, p->rescale[0][0], p->rescale[0][1]);
+            vals[(size_t)y * w + x] = v;
+            mask[(size_t)y * w + x] = p->return_mask ? mr[x] : 255;
+        }
+    }
+    int rc = ts_colormap_apply(o->colormap, vals, mask, npx, rgba);
+    free(vals);
+    free(mask);
+    if (rc < 0) {
+        free(rgba);
+        return ts_ctx_error(ctx, TS_EINTERNAL, "colormap: cannot be applied");
+    }
+    bool opaque = true;
+    for (size_t i = 0; i < npx && opaque; i++)
+        opaque = rgba[i * 4 + 3] == 255;
+    img->width = w;
+    img->height = h;
+    if (opaque && !o->force_alpha) {
+        /* Fully opaque: drop alpha so the automatic format can be JPEG. */
+        for (size_t i = 0; i < npx; i++)
+            memmove(rgba + i * 3, rgba + i * 4, 3);
+        img->channels = 3;
+    } else {
+        img->channels = 4;
+    }
+    img->stride = (size_t)w * img->channels;
+    img->data = rgba;
+    return apply_formula(o, img, ctx);
+}
+
 int ts_render_image(const ts_raster *r, const ts_render_opts *o, ts_image *img, ts_ctx *ctx)
 {
     const ts_params *p = o->params;
@@ -34,6 +116,12 @@ int ts_render_image(const ts_raster *r, const ts_render_opts *o, ts_image *img, 
     int w = r->width - 2 * o->crop, h = r->height - 2 * o->crop;
     if (w <= 0 || h <= 0)
         return ts_ctx_error(ctx, TS_EINTERNAL, "tile smaller than its padding");
+
+    if (o->colormap && r->bands != 1)
+        return ts_ctx_error(ctx, TS_EBAD_REQUEST,
+                            "colormap: can only be applied to one band, the output has %d", r->bands);
+    if (o->colormap)
+        return render_colormap(r, o, w, h, img, ctx);
 
     bool any_masked = false;
     for (int y = 0; y < h && !any_masked; y++) {
@@ -89,5 +177,5 @@ int ts_render_image(const ts_raster *r, const ts_render_opts *o, ts_image *img, 
                 *d = m[x];
         }
     }
-    return 0;
+    return apply_formula(o, img, ctx);
 }

@@ -100,6 +100,15 @@ def expected_tile(path, doc, z, x, y, size, bidx=None):
     if arr.ndim == 2:
         arr = arr[None]
     data, alpha = arr[:-1].astype(np.float64), arr[-1].astype(np.uint8)
+    ct = src.GetRasterBand(1).GetColorTable()
+    if ct is not None and data.shape[0] == 1:
+        # A paletted dataset is rendered through its own colour table.
+        lut = np.zeros((256, 4), np.uint8)
+        for i in range(min(256, ct.GetCount())):
+            lut[i] = ct.GetColorEntry(i)
+        rgba = lut[np.clip(data[0], 0, 255).astype(np.uint8)]
+        alpha = np.minimum(alpha, rgba[..., 3])
+        return np.moveaxis(rgba[..., :3], -1, 0), alpha
     lo, hi = DTYPE_RANGE[src.GetRasterBand(1).DataType]
     if (lo, hi) == (0, 255):
         img = np.clip(data, 0, 255).astype(np.uint8)
