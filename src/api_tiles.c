@@ -1,6 +1,8 @@
 /* GET /tiles/...: the tile route in all its forms. */
 #include "ts_api.h"
+#include "ts_algorithm.h"
 #include "ts_cache.h"
+#include "ts_expression.h"
 #include "ts_color_formula.h"
 #include "ts_colormap.h"
 #include "ts_encode.h"
@@ -84,18 +86,68 @@ static int render_tile(void *ud, ts_response *resp, ts_ctx *ctx)
 {
     tile_job *j = ud;
     const ts_params *p = j->params;
+    int rc = 0;
+
+    /* Compile what the URL asks for before any I/O: a bad expression or
+     * algorithm is a 400 whatever the tile. */
+    ts_expr *expr = NULL;
+    ts_algorithm *algo = NULL;
+    int ebands[TS_MAX_BANDS];
+    int nebands = 0;
+    if (p->expression) {
+        if ((rc = ts_expr_compile(p->expression, &expr, ctx)) < 0)
+            return rc;
+        nebands = ts_expr_bands(expr, ebands, TS_MAX_BANDS);
+        if (nebands > TS_MAX_BANDS) {
+            ts_expr_free(expr);
+            return ts_ctx_error(ctx, TS_EBAD_REQUEST, "expression: at most %d distinct bands", TS_MAX_BANDS);
+        }
+    }
+    if (p->algorithm && (rc = ts_algorithm_parse(p->algorithm, p->algorithm_params, &algo, ctx)) < 0) {
+        ts_expr_free(expr);
+        return rc;
+    }
+    if (!p->algorithm && p->algorithm_params) {
+        ts_expr_free(expr);
+        return ts_ctx_error(ctx, TS_EBAD_REQUEST, "algorithm_params: given without algorithm");
+    }
+    int abuf = algo ? ts_algorithm_buffer(algo) : 0;
+
     ts_read_opts ro = {
         .tms = j->tms, .z = j->z, .x = j->x, .y = j->y,
         .width = j->width, .height = j->height,
-        .buffer = p->buffer + p->padding,
-        .bands = p->nbidx ? p->bidx : NULL, .nbands = p->nbidx,
+        .buffer = p->buffer + p->padding + abuf,
+        .bands = expr ? ebands : (p->nbidx ? p->bidx : NULL),
+        .nbands = expr ? nebands : p->nbidx,
         .nodata_override = p->nodata_set, .nodata = p->nodata,
         .unscale = p->unscale, .resampling = p->resampling, .reproject = p->reproject,
     };
     ts_raster r;
-    int rc = ts_reader_tile(j->ds, &ro, &r, ctx);
-    if (rc < 0)
+    rc = ts_reader_tile(j->ds, &ro, &r, ctx);
+    if (rc == 0 && expr) {
+        ts_raster e = {0};
+        rc = ts_expr_eval(expr, &r, ebands, &e, ctx);
+        ts_raster_free(&r);
+        r = e;
+    }
+    if (rc == 0 && algo) {
+        if (r.bands < ts_algorithm_input_bands(algo)) {
+            rc = ts_ctx_error(ctx, TS_EBAD_REQUEST, "algorithm: %s needs %d input bands, got %d",
+                              ts_algorithm_name(algo), ts_algorithm_input_bands(algo), r.bands);
+        } else {
+            ts_raster a = {0};
+            r.buffer = abuf; /* the algorithm consumes its own margin only */
+            rc = ts_algorithm_apply(algo, &r, &a, ctx);
+            ts_raster_free(&r);
+            r = a;
+        }
+    }
+    ts_expr_free(expr);
+    ts_algorithm_free(algo);
+    if (rc < 0) {
+        ts_raster_free(&r);
         return rc;
+    }
 
     /* Colouring: the request's colormap, else the dataset's own palette. */
     ts_colormap *owned = NULL;

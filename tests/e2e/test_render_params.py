@@ -137,3 +137,46 @@ def test_bad_values_are_400_naming_the_parameter(srv, get, name, value):
     assert st == 400, body
     assert h["Content-Type"] == "application/json"
     assert json.loads(body)["detail"].startswith(name), body
+
+
+def test_expression_one_and_three_bands(srv, get):
+    st, _, body = tile(srv, get, "/tiles/WebMercatorQuad/9/175/98.png", url="cog.tif",
+                       expression="b1*2", rescale="0,2000")
+    assert st == 200
+    arr = ref.decode_png(body)
+    data, alpha = raw("cog.tif", 9, 175, 98)
+    exp = (np.clip(data[0].astype(np.float32) * 2, 0, 2000) / 2000.0 * 255.0).astype(np.uint8)
+    valid = alpha > 0
+    assert np.abs(arr[0][valid].astype(int) - exp[valid].astype(int)).max() <= 1
+    st, _, body = tile(srv, get, "/tiles/WebMercatorQuad/9/175/98.png", url="cog.tif",
+                       expression="b1;b1/2;b1/4", rescale="0,1000")
+    assert st == 200 and ref.decode_png(body).shape[0] in (3, 4)
+
+
+def test_terrainrgb_round_trips_elevation(srv, get):
+    st, _, body = tile(srv, get, "/tiles/WebMercatorQuad/14/8515/5834.png", url="titiler_dem.tif",
+                       algorithm="terrainrgb")
+    assert st == 200
+    arr = ref.decode_png(body).astype(np.float64)
+    data, alpha = raw("titiler_dem.tif", 14, 8515, 5834)
+    elev = -10000 + (arr[0] * 256 * 256 + arr[1] * 256 + arr[2]) * 0.1
+    valid = alpha > 0
+    assert valid.sum() > 1000
+    assert np.abs(elev[valid] - data[0][valid]).max() <= 0.1 + 1e-6
+
+
+def test_hillshade_renders(srv, get):
+    st, h, body = tile(srv, get, "/tiles/WebMercatorQuad/14/8515/5834.png", url="titiler_dem.tif",
+                       algorithm="hillshade", algorithm_params='{"azimuth": 315}')
+    assert st == 200 and h["Content-Type"] == "image/png"
+    assert ref.decode_png(body).shape[1:] == (256, 256)
+
+
+@pytest.mark.parametrize("q", [
+    {"expression": "b1+"}, {"expression": "b99"}, {"algorithm": "nope"},
+    {"algorithm": "hillshade", "algorithm_params": "{bad"}, {"algorithm_params": "{}"},
+])
+def test_bad_expression_and_algorithm_are_400(srv, get, q):
+    st, _, body = tile(srv, get, "/tiles/WebMercatorQuad/9/175/98.png", url="cog.tif", **q)
+    assert st == 400, body
+    assert json.loads(body)["detail"].split(":")[0] in ("expression", "algorithm", "algorithm_params", "bidx")
