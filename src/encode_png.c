@@ -30,22 +30,24 @@ ts_png_tuning ts_png_tuning_for(ts_format f, int zlevel)
 {
     /*
      * "png" decides by content (TS_PNG_AUTO, see is_photographic()):
-     *  - photographic tiles: PAETH + zlib Z_RLE. On aerial, satellite and
-     *    grey tiles this is 7-30x faster than libpng level 6 (adaptive
-     *    filters, Z_FILTERED) at 0.98-1.05x its size.
-     *  - everything else: UP + libdeflate level 5, 0.97-1.08x libpng's size
-     *    on coloured DEMs and paletted rasters at 4-11x the speed. Level 4
-     *    came within 2% of the 10% size budget on a paletted tile; level 6
-     *    is 2-3x slower on smooth DEM tiles for another 3-5% of size.
-     * A single libdeflate setting for all content is slower: PAETH at level
-     * 4-6 keeps every image within 10% but costs 3 ms on a 256x256 aerial
-     * tile against 1.9 ms for Z_RLE, and UP, the best filter on posterised
-     * data, is 11-20% larger than libpng on photographs.
+     *  - photographic tiles: PAETH + zlib Z_RLE. On synthetic aerial/grey
+     *    and real Sentinel-2 / aerial tiles this is 5-12x faster than libpng
+     *    level 6 (adaptive filters, Z_FILTERED) at 0.98-1.05x its size.
+     *  - everything else: UP + libdeflate level 5: 0.97-1.08x libpng's size
+     *    on coloured DEMs and paletted rasters at 3.5-4.8x its speed. Level
+     *    4 came within 2% of the 10% size budget on a paletted tile; level
+     *    6 is 1.5x slower on smooth DEM tiles for 3-5% of size.
+     * No single setting does as well. PAETH + libdeflate 4-6 stays within
+     * 10% everywhere but takes 3.0 ms on a 256x256 aerial tile against
+     * 1.8 ms for Z_RLE; UP, the best filter on posterised data, is 11-20%
+     * larger than libpng on photographs; Z_RLE is 1.4-1.7x larger on
+     * posterised data; ISA-L level 1 is the fastest deflate of all but
+     * 1.07-1.14x on photographs and 1.2-1.6x on posterised tiles.
      *
      * "pngraw": UP + libdeflate level 1, the fastest setting that still
-     * compresses (1.1-1.2x libpng's size); speed is the point of asking.
+     * compresses (1.07-1.19x libpng's size); speed is the point of asking.
      *
-     * bench/encode_bench.c has the full table.
+     * bench/encode_bench.c prints the full table.
      */
     ts_png_tuning t = {
         .backend = f == TS_FMT_PNGRAW ? TS_PNG_LIBDEFLATE : TS_PNG_AUTO,
@@ -508,8 +510,8 @@ done:
  * The test: PAETH residuals of every 8th row, hashing each 4-byte window
  * that is not all zero (flat areas are runs, which Z_RLE codes well) into a
  * small table, and counting how often the window was seen before. On the
- * benchmark's photographic tiles 17-47% of windows repeat, on posterised
- * ones 87-97%; the cut is at 60%. Too few windows to judge means "not
+ * benchmark's photographic tiles 15-45% of windows repeat, on posterised
+ * ones 80-96%; the cut is at 60%. Too few windows to judge means "not
  * photographic", the choice that is never far from libpng's size.
  */
 #define PHOTO_GRAM_BITS 12
