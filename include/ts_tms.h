@@ -61,7 +61,7 @@ const char *ts_tms_uri(const ts_tms *tms);   /* the document's uri, may be "" */
 /* CRS as given in the document (URI/URN string, or the uri of a CRS object);
  * for a WKT CRS, the authority URI GDAL finds for it, else "". */
 const char *ts_tms_crs_uri(const ts_tms *tms);
-/* CRS in a form OSRSetFromUserInput accepts ("EPSG:3857", "OGC:CRS84", or WKT). */
+/* CRS in a form OSRSetFromUserInput accepts ("EPSG:3857", "urn:ogc:def:crs:OGC:1.3:CRS84", or WKT). */
 const char *ts_tms_crs_input(const ts_tms *tms);
 /* The document as loaded (served by GET /tileMatrixSets/{id}). */
 const char *ts_tms_json(const ts_tms *tms);

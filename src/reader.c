@@ -189,12 +189,7 @@ static OGRSpatialReferenceH tms_srs(const ts_tms *tms, ts_ctx *ctx)
     }
     OGRSpatialReferenceH srs = OSRNewSpatialReference(NULL);
     CPLPushErrorHandler(CPLQuietErrorHandler);
-    /* The document's URI keeps the CRS's authority (GDAL 3.6 drops it for
-     * "OGC:CRS84"), and with it the datum transformation PROJ picks, which is
-     * metres at high zooms: use it first, as pyproj-based servers do. */
-    OGRErr err = OSRSetFromUserInput(srs, ts_tms_crs_uri(tms));
-    if (err != OGRERR_NONE)
-        err = OSRSetFromUserInput(srs, ts_tms_crs_input(tms));
+    OGRErr err = OSRSetFromUserInput(srs, ts_tms_crs_input(tms));
     CPLPopErrorHandler();
     if (err != OGRERR_NONE) {
         OSRDestroySpatialReference(srs);

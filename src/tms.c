@@ -151,12 +151,18 @@ static int get_opt_string(json_object *obj, const char *key, const char **out, t
  * Turn an OGC CRS URI or URN into the short AUTH:CODE form GDAL and PROJ
  * resolve from their databases:
  *   http://www.opengis.net/def/crs/EPSG/0/3857   -> EPSG:3857
- *   http://www.opengis.net/def/crs/OGC/1.3/CRS84 -> OGC:CRS84
+ *   http://www.opengis.net/def/crs/OGC/1.3/CRS84 -> urn:ogc:def:crs:OGC:1.3:CRS84
  *   urn:ogc:def:crs:EPSG::2193                   -> EPSG:2193
  * Anything else (already AUTH:CODE, WKT, PROJJSON) is returned unchanged.
+ * CRS84 keeps its URN: GDAL 3.6 drops the authority of "OGC:CRS84", and
+ * without it PROJ picks another datum transformation (metres off at high
+ * zooms) than for the identified CRS.
  */
 static char *crs_short_form(const char *s)
 {
+    if (strcasecmp(s, "OGC:CRS84") == 0 || strcasestr(s, "/OGC/1.3/CRS84") ||
+        strcasestr(s, ":OGC:1.3:CRS84"))
+        return xstrdup("urn:ogc:def:crs:OGC:1.3:CRS84");
     static const char *const url_prefixes[] = {"http://www.opengis.net/def/crs/",
                                                "https://www.opengis.net/def/crs/"};
     for (size_t i = 0; i < 2; i++) {

@@ -100,7 +100,7 @@ static void crs_inputs_resolve_in_gdal(void)
             const char *code = slash && (!colon || slash > colon) ? slash + 1 : colon + 1;
             const char *got = OSRGetAuthorityCode(srs, NULL);
             if (strcmp(code, "CRS84") == 0) {
-                if (!OSRIsGeographic(srs) || strcmp(in, "OGC:CRS84") != 0) {
+                if (!OSRIsGeographic(srs) || strcmp(in, "urn:ogc:def:crs:OGC:1.3:CRS84") != 0) {
                     fprintf(stderr, "  %s: '%s' is not CRS84\n", ts_tms_id(t), in);
                     bad++;
                 }
@@ -170,7 +170,7 @@ static void crs84_and_wgs1984_axis_order(void)
     ts_bbox a, b;
     int ra = ts_tms_xy_bounds(crs84, 0, 1, 0, &a, &ctx);
     int rb = ts_tms_xy_bounds(wgs, 0, 1, 0, &b, &ctx);
-    char in84[32], inw[32];
+    char in84[64], inw[64];
     snprintf(in84, sizeof in84, "%s", ts_tms_crs_input(crs84));
     snprintf(inw, sizeof inw, "%s", ts_tms_crs_input(wgs));
     ts_tile_matrix c84 = *m84, cw = *mw;
@@ -186,8 +186,31 @@ static void crs84_and_wgs1984_axis_order(void)
     CHECK_INT(rb, 0);
     BOUNDS_EQ(a, 0, -90, 180, 90, 1e-12);
     BOUNDS_EQ(b, 0, -90, 180, 90, 1e-12);
-    CHECK_STR(in84, "OGC:CRS84");
+    CHECK_STR(in84, "urn:ogc:def:crs:OGC:1.3:CRS84");
     CHECK_STR(inw, "EPSG:4326");
+}
+
+/* Every CRS input must stay identified after import: an anonymous CRS makes
+ * PROJ choose a different datum transformation (GDAL 3.6 anonymises
+ * "OGC:CRS84"), which moves high-zoom tiles by metres. */
+static void crs_inputs_keep_their_authority(void)
+{
+    ts_tms_registry *reg = load_builtin();
+    CHECK(reg);
+    int bad = 0;
+    for (size_t i = 0; i < ts_tms_registry_count(reg); i++) {
+        const ts_tms *t = ts_tms_registry_at(reg, i);
+        OGRSpatialReferenceH srs = OSRNewSpatialReference(NULL);
+        OSRSetFromUserInput(srs, ts_tms_crs_input(t));
+        if (!OSRGetAuthorityName(srs, NULL) || !OSRGetAuthorityCode(srs, NULL)) {
+            fprintf(stderr, "  %s: '%s' has no authority after import\n", ts_tms_id(t),
+                    ts_tms_crs_input(t));
+            bad++;
+        }
+        OSRDestroySpatialReference(srs);
+    }
+    ts_tms_registry_free(reg);
+    CHECK_INT(bad, 0);
 }
 
 static void northing_first_projected_sets(void)
@@ -890,7 +913,7 @@ static void base_url_sources(void)
 
 TS_TEST_MAIN(TEST(loads_all_builtins_sorted), TEST(crs_inputs_resolve_in_gdal),
              TEST(unknown_ids_are_null), TEST(web_mercator_bounds),
-             TEST(crs84_and_wgs1984_axis_order), TEST(northing_first_projected_sets),
+             TEST(crs84_and_wgs1984_axis_order), TEST(crs_inputs_keep_their_authority), TEST(northing_first_projected_sets),
              TEST(non_zero_based_ids), TEST(coalesced_rows), TEST(out_of_range_tiles_are_404),
              TEST(tile_at_clamps), TEST(zoom_for_res_matches_morecantile),
              TEST(rejects_invalid_documents), TEST(axis_order_from_gdal), TEST(crs_object_forms),
