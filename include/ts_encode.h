@@ -110,6 +110,36 @@ int ts_png_encode_tuned(const ts_image *img, const ts_png_tuning *t, ts_blob **o
  * (noisy, few repeated byte strings), 0 otherwise (or when unsure). */
 int ts_png_is_photographic(const ts_image *img);
 
+/*
+ * Typed arrays for the data formats (`tif`, `npy`): band-sequential samples
+ * of one data type, as TiTiler returns them (the source's type unless
+ * rescaling or colouring made them 8-bit), with the validity mask appended
+ * as a last band by the caller when asked for.
+ */
+typedef enum ts_dtype {
+    TS_DT_U8 = 0,
+    TS_DT_U16,
+    TS_DT_I16,
+    TS_DT_U32,
+    TS_DT_I32,
+    TS_DT_F32,
+} ts_dtype;
+
+typedef struct ts_array {
+    int width, height, bands;
+    ts_dtype dtype;
+    void *data;              /* bands * height * width samples */
+    double geotransform[6];  /* GDAL order, in the CRS below */
+    const char *crs;         /* anything OSRSetFromUserInput takes ("EPSG:3857", a URI) */
+    bool last_band_is_mask;  /* written as an alpha band in GeoTIFF */
+} ts_array;
+
+size_t ts_dtype_size(ts_dtype t);
+/* NumPy's .npy (format 1.0): the array as shape (bands, height, width). */
+int ts_encode_npy(const ts_array *a, ts_blob **out, ts_ctx *ctx);
+/* A georeferenced, DEFLATE-compressed GeoTIFF written in memory by GDAL. */
+int ts_encode_gtiff(const ts_array *a, ts_blob **out, ts_ctx *ctx);
+
 /* Shared by the encoder files (double underscore: internal). */
 int ts__image_check(const ts_image *img, const char *who, ts_ctx *ctx);
 /* Convert img to `channels` (1..4) into a new malloc'd image *dst (caller frees

@@ -19,7 +19,7 @@ typedef struct ts_params {
     bool nodata_set;
     double nodata;
     bool unscale;
-    int resampling; /* overview resampling (GDALResampleAlg), default nearest */
+    int resampling; /* source decimation (GDALRIOResampleAlg), default nearest */
     int reproject;  /* warp kernel (GDALResampleAlg), default nearest */
     double rescale[TS_MAX_BANDS][2];
     int nrescale;

@@ -90,7 +90,7 @@ typedef struct ts_read_opts {
     bool nodata_override;
     double nodata;
     bool unscale;              /* apply scale/offset to the values */
-    int resampling;            /* GDALRIOResampleAlg-like index for overviews (reserved) */
+    int resampling;            /* GDALRIOResampleAlg used to decimate the source; 0 = nearest */
     int reproject;             /* GDALResampleAlg for the warp; 0 = nearest */
 } ts_read_opts;
 
@@ -104,6 +104,8 @@ int ts_reader_tile(const ts_dataset *ds, const ts_read_opts *opts, ts_raster *ou
  * count (0 = none). */
 int ts_reader_palette(const ts_dataset *ds, uint8_t (*rgba)[4], int max, ts_ctx *ctx);
 
+/* Overview/decimation names accepted by `resampling` (GDALRIOResampleAlg values). */
+int ts_reader_io_resampling_parse(const char *name, int *alg);
 /* Warp-kernel names accepted by `reproject` (GDALResampleAlg values). */
 int ts_reader_resampling_parse(const char *name, int *alg);
 

@@ -175,15 +175,28 @@ static int render_tile(void *ud, ts_response *resp, ts_ctx *ctx)
     if (rc == 0 && p->color_formula)
         rc = ts_color_formula_parse(p->color_formula, &formula, ctx);
     ts_image img = {0};
+    ts_array arr = {0};
+    bool data_format = j->format == TS_FMT_TIF || j->format == TS_FMT_NPY;
     if (rc == 0) {
-        ts_render_opts opts = {.params = p, .crop = p->padding, .colormap = cm, .formula = formula};
-        rc = ts_render_image(&r, &opts, &img, ctx);
+        ts_render_opts opts = {.params = p, .crop = p->padding, .colormap = cm, .formula = formula,
+                               .float_values = p->expression && !p->algorithm};
+        rc = data_format ? ts_render_array(&r, &opts, ts_tms_crs_input(j->tms), &arr, ctx)
+                         : ts_render_image(&r, &opts, &img, ctx);
     }
     ts_raster_free(&r);
     ts_colormap_free(owned);
     ts_color_formula_free(formula);
     if (rc < 0)
         return rc;
+    if (data_format) {
+        ts_blob *body = NULL;
+        rc = j->format == TS_FMT_TIF ? ts_encode_gtiff(&arr, &body, ctx) : ts_encode_npy(&arr, &body, ctx);
+        free(arr.data);
+        if (rc < 0)
+            return rc;
+        ts_resp_set_body(resp, 200, ts_format_mime(j->format), body);
+        return 0;
+    }
 
     ts_format f = j->format;
     if (f == TS_FMT_AUTO)
@@ -243,8 +256,6 @@ int ts_api_tile(ts_app *app, const ts_request *req, const ts_match *m, ts_respon
     if (fs && ts_format_parse(fs, &fmt) < 0)
         return ts_ctx_error(ctx, TS_EUNPROCESSABLE, "format: unknown format '%s' (valid: %s)", fs,
                             ts_format_list());
-    if (fmt == TS_FMT_TIF || fmt == TS_FMT_NPY)
-        return ts_ctx_error(ctx, TS_EUNPROCESSABLE, "format: '%s' output is not available in this build (valid: png, pngraw, jpeg, jpg, webp)", fs);
 
     ts_params p;
     if ((rc = ts_params_parse(req, (int)app->cfg->max_tilesize, &p, ctx)) < 0)

@@ -124,7 +124,7 @@ int ts_params_parse(const ts_request *req, int max_tilesize, ts_params *p, ts_ct
         bool found = false;
         for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
             found |= strcasecmp(v, ok[i]) == 0;
-        if (!found || (strcasecmp(v, "gauss") != 0 && ts_reader_resampling_parse(v, &p->resampling) < 0))
+        if (!found || ts_reader_io_resampling_parse(v, &p->resampling) < 0)
             return ts_ctx_error(ctx, TS_EBAD_REQUEST,
                                 "resampling: expected one of nearest, bilinear, cubic, cubic_spline, lanczos, average, mode, gauss, rms, got '%s'",
                                 v);

@@ -468,6 +468,140 @@ int ts_reader_resampling_parse(const char *name, int *alg)
     return -1;
 }
 
+int ts_reader_io_resampling_parse(const char *name, int *alg)
+{
+    static const struct {
+        const char *name;
+        GDALRIOResampleAlg alg;
+    } algs[] = {
+        {"nearest", GRIORA_NearestNeighbour}, {"bilinear", GRIORA_Bilinear},
+        {"cubic", GRIORA_Cubic},              {"cubic_spline", GRIORA_CubicSpline},
+        {"lanczos", GRIORA_Lanczos},          {"average", GRIORA_Average},
+        {"mode", GRIORA_Mode},                {"gauss", GRIORA_Gauss},
+        {"rms", GRIORA_RMS},
+    };
+    for (size_t i = 0; i < sizeof algs / sizeof algs[0]; i++)
+        if (strcasecmp(name, algs[i].name) == 0) {
+            *alg = (int)algs[i].alg;
+            return 0;
+        }
+    return -1;
+}
+
+/*
+ * `resampling` (rio-tiler's io resampling): when the tile is coarser than the
+ * source level gdalwarp picked, first decimate the source window to about the
+ * tile's resolution with GDAL's RasterIO resampling (as rio-tiler reads a
+ * native-resolution WarpedVRT with out_shape), then let the warp kernel
+ * (`reproject`) map that onto the tile grid. Returns a MEM dataset holding
+ * the selected bands (1..nb), then the alpha band when the source has one,
+ * with the source's nodata and per-dataset mask; NULL when no decimation is
+ * needed or possible (GCP-only sources, upsampling).
+ */
+static GDALDatasetH decimated_source(GDALDatasetH src, void *tr, int dst_w, int dst_h,
+                                     const int *bands, int nb, int alpha_band, int alg)
+{
+    double sgt[6];
+    if (GDALGetGeoTransform(src, sgt) != CE_None || sgt[2] != 0 || sgt[4] != 0)
+        return NULL;
+    enum { N1 = 21, N = N1 * N1 };
+    double x[N], y[N], z[N];
+    int ok[N];
+    int k = 0;
+    for (int ix = 0; ix < N1; ix++)
+        for (int iy = 0; iy < N1; iy++, k++) {
+            x[k] = dst_w * (double)ix / (N1 - 1);
+            y[k] = dst_h * (double)iy / (N1 - 1);
+            z[k] = 0;
+        }
+    if (!GDALGenImgProjTransform(tr, TRUE, N, x, y, z, ok))
+        return NULL;
+    double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
+    for (int i = 0; i < N; i++)
+        if (ok[i]) {
+            x0 = fmin(x0, x[i]);
+            x1 = fmax(x1, x[i]);
+            y0 = fmin(y0, y[i]);
+            y1 = fmax(y1, y[i]);
+        }
+    if (!(x1 > x0 && y1 > y0))
+        return NULL;
+    double ratio = fmax((x1 - x0) / dst_w, (y1 - y0) / dst_h);
+    if (!(ratio > 1.0))
+        return NULL;
+    /* A margin for the kernels, clamped to the raster. */
+    int sx = GDALGetRasterXSize(src), sy = GDALGetRasterYSize(src);
+    int margin = (int)ceil(2 * ratio);
+    int wx0 = (int)fmax(0, floor(x0) - margin), wy0 = (int)fmax(0, floor(y0) - margin);
+    int wx1 = (int)fmin(sx, ceil(x1) + margin), wy1 = (int)fmin(sy, ceil(y1) + margin);
+    if (wx1 <= wx0 || wy1 <= wy0)
+        return NULL;
+    int ww = wx1 - wx0, wh = wy1 - wy0;
+    int ow = (int)ceil(ww / ratio), oh = (int)ceil(wh / ratio);
+    if (ow < 1)
+        ow = 1;
+    if (oh < 1)
+        oh = 1;
+
+    GDALDataType dt = GDALGetRasterDataType(GDALGetRasterBand(src, bands[0]));
+    GDALDatasetH mem = GDALCreate(GDALGetDriverByName("MEM"), "", ow, oh, 0, dt, NULL);
+    if (!mem)
+        return NULL;
+    double mgt[6] = {sgt[0] + wx0 * sgt[1], sgt[1] * ww / ow, 0,
+                     sgt[3] + wy0 * sgt[5], 0, sgt[5] * wh / oh};
+    GDALSetGeoTransform(mem, mgt);
+    GDALSetSpatialRef(mem, GDALGetSpatialRef(src));
+    GDALRasterIOExtraArg extra;
+    INIT_RASTERIO_EXTRA_ARG(extra);
+    extra.eResampleAlg = (GDALRIOResampleAlg)alg;
+    int total = nb + (alpha_band ? 1 : 0);
+    for (int i = 0; i < total; i++) {
+        GDALRasterBandH sb = GDALGetRasterBand(src, i < nb ? bands[i] : alpha_band);
+        GDALDataType bdt = i < nb ? dt : GDALGetRasterDataType(sb);
+        if (GDALAddBand(mem, bdt, NULL) != CE_None)
+            goto fail;
+        GDALRasterBandH mb = GDALGetRasterBand(mem, i + 1);
+        int has = 0;
+        double nd = GDALGetRasterNoDataValue(sb, &has);
+        if (has)
+            GDALSetRasterNoDataValue(mb, nd);
+        if (i == nb)
+            GDALSetRasterColorInterpretation(mb, GCI_AlphaBand);
+        void *buf = VSIMalloc3((size_t)ow, (size_t)oh, (size_t)GDALGetDataTypeSizeBytes(bdt));
+        if (!buf)
+            goto fail;
+        /* The alpha band is read with nearest: averaging it would half-mask edges. */
+        GDALRasterIOExtraArg *ea = i < nb ? &extra : NULL;
+        CPLErr err = GDALRasterIOEx(sb, GF_Read, wx0, wy0, ww, wh, buf, ow, oh, bdt, 0, 0, ea);
+        if (err == CE_None)
+            err = GDALRasterIO(mb, GF_Write, 0, 0, ow, oh, buf, ow, oh, bdt, 0, 0);
+        VSIFree(buf);
+        if (err != CE_None)
+            goto fail;
+    }
+    /* A per-dataset mask (not nodata, not alpha) travels as a MEM mask band. */
+    GDALRasterBandH sb1 = GDALGetRasterBand(src, bands[0]);
+    if (!alpha_band && GDALGetMaskFlags(sb1) == GMF_PER_DATASET) {
+        if (GDALCreateDatasetMaskBand(mem, GMF_PER_DATASET) != CE_None)
+            goto fail;
+        uint8_t *m = VSIMalloc2((size_t)ow, (size_t)oh);
+        if (!m)
+            goto fail;
+        CPLErr err = GDALRasterIO(GDALGetMaskBand(sb1), GF_Read, wx0, wy0, ww, wh, m, ow, oh,
+                                  GDT_Byte, 0, 0);
+        if (err == CE_None)
+            err = GDALRasterIO(GDALGetMaskBand(GDALGetRasterBand(mem, 1)), GF_Write, 0, 0, ow,
+                               oh, m, ow, oh, GDT_Byte, 0, 0);
+        VSIFree(m);
+        if (err != CE_None)
+            goto fail;
+    }
+    return mem;
+fail:
+    GDALClose(mem);
+    return NULL;
+}
+
 /* gdalwarp 3.6's automatic overview choice for an explicit target window. */
 static int choose_overview(GDALDatasetH src, void *tr, int dst_w, int dst_h)
 {
@@ -645,6 +779,27 @@ int ts_reader_tile(const ts_dataset *ds, const ts_read_opts *o, ts_raster *out, 
         return gdal_error(ctx, TS_EUNPROCESSABLE,
                           "cannot transform the dataset's CRS to the TileMatrixSet's CRS");
     }
+    int src_bands[TS_MAX_BANDS];
+    memcpy(src_bands, bands, sizeof(int) * nb);
+    int nsrc = GDALGetRasterCount(wrk);
+    int src_alpha = GDALGetRasterColorInterpretation(GDALGetRasterBand(wrk, nsrc)) == GCI_AlphaBand &&
+                    nsrc > 1 ? nsrc : 0;
+    GDALDatasetH dec = NULL;
+    if (o->resampling != 0 &&
+        (dec = decimated_source(wrk, tr, W, H, bands, nb, src_alpha, o->resampling))) {
+        void *tr2 = GDALCreateGenImgProjTransformer2(dec, dst, NULL);
+        if (tr2) {
+            GDALDestroyGenImgProjTransformer(tr);
+            tr = tr2;
+            wrk = dec;
+            for (int i = 0; i < nb; i++)
+                src_bands[i] = i + 1;
+            src_alpha = src_alpha ? nb + 1 : 0;
+        } else {
+            GDALClose(dec);
+            dec = NULL;
+        }
+    }
     void *approx = GDALCreateApproxTransformer(GDALGenImgProjTransform, tr, 0.125);
     GDALApproxTransformerOwnsSubtransformer(approx, TRUE);
 
@@ -656,13 +811,11 @@ int ts_reader_tile(const ts_dataset *ds, const ts_read_opts *o, ts_raster *out, 
     wo->panSrcBands = CPLMalloc(sizeof(int) * nb);
     wo->panDstBands = CPLMalloc(sizeof(int) * nb);
     for (int i = 0; i < nb; i++) {
-        wo->panSrcBands[i] = bands[i];
+        wo->panSrcBands[i] = src_bands[i];
         wo->panDstBands[i] = i + 1;
     }
-    int nsrc = GDALGetRasterCount(wrk);
-    if (GDALGetRasterColorInterpretation(GDALGetRasterBand(wrk, nsrc)) == GCI_AlphaBand &&
-        nsrc > 1)
-        wo->nSrcAlphaBand = nsrc;
+    if (src_alpha)
+        wo->nSrcAlphaBand = src_alpha;
     wo->nDstAlphaBand = nb + 1;
     wo->pfnTransformer = GDALApproxTransform;
     wo->pTransformerArg = approx;
@@ -676,12 +829,12 @@ int ts_reader_tile(const ts_dataset *ds, const ts_read_opts *o, ts_raster *out, 
     } else {
         int any = 0;
         for (int i = 0; i < nb && !any; i++)
-            GDALGetRasterNoDataValue(GDALGetRasterBand(wrk, bands[i]), &any);
+            GDALGetRasterNoDataValue(GDALGetRasterBand(wrk, src_bands[i]), &any);
         if (any) {
             wo->padfSrcNoDataReal = CPLMalloc(sizeof(double) * nb);
             for (int i = 0; i < nb; i++) {
                 int has = 0;
-                double v = GDALGetRasterNoDataValue(GDALGetRasterBand(wrk, bands[i]), &has);
+                double v = GDALGetRasterNoDataValue(GDALGetRasterBand(wrk, src_bands[i]), &has);
                 /* gdalwarp's filler for bands without a nodata value. */
                 wo->padfSrcNoDataReal[i] = has ? v : -123456.789;
             }
@@ -700,6 +853,8 @@ int ts_reader_tile(const ts_dataset *ds, const ts_read_opts *o, ts_raster *out, 
     GDALDestroyWarpOptions(wo); /* also destroys nothing of the transformer */
     GDALDestroyApproxTransformer(approx);
     GDALClose(dst);
+    if (dec)
+        GDALClose(dec);
     if (err != CE_None) {
         free(typed);
         ts_raster_free(out);

@@ -80,6 +80,29 @@ static int render_colormap(const ts_raster *r, const ts_render_opts *o, int w, i
             mask[(size_t)y * w + x] = p->return_mask ? mr[x] : 255;
         }
     }
+    /* TiTiler's order is rescale -> color_formula -> colormap: an 8-bit band
+     * (rescaled, or 8-bit data) goes through the formula as grey (R = G = B)
+     * and its first channel is what the colormap looks up. Data that is not
+     * 8-bit is looked up raw, so the formula can only follow the colormap. */
+    bool formula_first = o->formula && (p->nrescale > 0 || (r->dtype_min >= 0 && r->dtype_max <= 255));
+    if (formula_first) {
+        uint8_t *grey = malloc(npx * 3);
+        if (!grey) {
+            free(vals);
+            free(mask);
+            free(rgba);
+            return ts_ctx_error(ctx, TS_ENOMEM, "out of memory");
+        }
+        for (size_t i = 0; i < npx; i++) {
+            float v = vals[i];
+            grey[i * 3] = grey[i * 3 + 1] = grey[i * 3 + 2] =
+                !(v > 0) ? 0 : v >= 255 ? 255 : (uint8_t)v;
+        }
+        ts_color_formula_apply(o->formula, grey, npx, 3);
+        for (size_t i = 0; i < npx; i++)
+            vals[i] = grey[i * 3];
+        free(grey);
+    }
     int rc = ts_colormap_apply(o->colormap, vals, mask, npx, rgba);
     free(vals);
     free(mask);
@@ -102,7 +125,7 @@ static int render_colormap(const ts_raster *r, const ts_render_opts *o, int w, i
     }
     img->stride = (size_t)w * img->channels;
     img->data = rgba;
-    return apply_formula(o, img, ctx);
+    return formula_first ? 0 : apply_formula(o, img, ctx);
 }
 
 int ts_render_image(const ts_raster *r, const ts_render_opts *o, ts_image *img, ts_ctx *ctx)
@@ -178,4 +201,102 @@ int ts_render_image(const ts_raster *r, const ts_render_opts *o, ts_image *img, 
         }
     }
     return apply_formula(o, img, ctx);
+}
+
+/* The integer type whose range the raster carries, else float32. */
+static ts_dtype raster_dtype(const ts_raster *r)
+{
+    static const struct {
+        double lo, hi;
+        ts_dtype t;
+    } types[] = {
+        {0, 255, TS_DT_U8},
+        {0, 65535, TS_DT_U16},
+        {-32768, 32767, TS_DT_I16},
+        {0, 4294967295.0, TS_DT_U32},
+        {-2147483648.0, 2147483647.0, TS_DT_I32},
+    };
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        if (r->dtype_min == types[i].lo && r->dtype_max == types[i].hi)
+            return types[i].t;
+    return TS_DT_F32;
+}
+
+static void store_sample(void *dst, size_t i, ts_dtype t, double v)
+{
+    switch (t) {
+    case TS_DT_U8: ((uint8_t *)dst)[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v); break;
+    case TS_DT_U16: ((uint16_t *)dst)[i] = (uint16_t)(v < 0 ? 0 : v > 65535 ? 65535 : v); break;
+    case TS_DT_I16: ((int16_t *)dst)[i] = (int16_t)(v < -32768 ? -32768 : v > 32767 ? 32767 : v); break;
+    case TS_DT_U32: ((uint32_t *)dst)[i] = (uint32_t)(v < 0 ? 0 : v > 4294967295.0 ? 4294967295.0 : v); break;
+    case TS_DT_I32:
+        ((int32_t *)dst)[i] = (int32_t)(v < -2147483648.0 ? -2147483648.0 : v > 2147483647.0 ? 2147483647.0 : v);
+        break;
+    case TS_DT_F32: ((float *)dst)[i] = (float)v; break;
+    }
+}
+
+int ts_render_array(const ts_raster *r, const ts_render_opts *o, const char *crs, ts_array *out,
+                    ts_ctx *ctx)
+{
+    const ts_params *p = o->params;
+    memset(out, 0, sizeof *out);
+    int w = r->width - 2 * o->crop, h = r->height - 2 * o->crop;
+    if (w <= 0 || h <= 0)
+        return ts_ctx_error(ctx, TS_EINTERNAL, "tile smaller than its padding");
+    size_t npx = (size_t)w * h;
+    memcpy(out->geotransform, r->geotransform, sizeof out->geotransform);
+    out->geotransform[0] += o->crop * r->geotransform[1];
+    out->geotransform[3] += o->crop * r->geotransform[5];
+    out->crs = crs;
+    out->width = w;
+    out->height = h;
+
+    if (p->nrescale > 0 || o->colormap || o->formula) {
+        ts_image img;
+        int rc = ts_render_image(r, o, &img, ctx);
+        if (rc < 0)
+            return rc;
+        bool has_alpha = img.channels == 2 || img.channels == 4;
+        int color = has_alpha ? img.channels - 1 : img.channels;
+        out->bands = color + (p->return_mask ? 1 : 0);
+        out->dtype = TS_DT_U8;
+        out->last_band_is_mask = p->return_mask;
+        uint8_t *d = malloc(npx * (size_t)out->bands);
+        if (!d) {
+            free(img.data);
+            return ts_ctx_error(ctx, TS_ENOMEM, "out of memory");
+        }
+        for (int b = 0; b < out->bands; b++)
+            for (int y = 0; y < h; y++) {
+                const uint8_t *s = img.data + (size_t)y * img.stride;
+                uint8_t *dd = d + (size_t)b * npx + (size_t)y * w;
+                for (int x = 0; x < w; x++)
+                    dd[x] = b < color ? s[(size_t)x * img.channels + b]
+                                      : has_alpha ? s[(size_t)x * img.channels + color] : 255;
+            }
+        free(img.data);
+        out->data = d;
+        return 0;
+    }
+
+    out->dtype = o->float_values ? TS_DT_F32 : raster_dtype(r);
+    out->bands = r->bands + (p->return_mask ? 1 : 0);
+    out->last_band_is_mask = p->return_mask;
+    size_t es = ts_dtype_size(out->dtype);
+    void *d = malloc(npx * (size_t)out->bands * es);
+    if (!d)
+        return ts_ctx_error(ctx, TS_ENOMEM, "out of memory");
+    for (int b = 0; b < out->bands; b++) {
+        void *band = (char *)d + (size_t)b * npx * es;
+        for (int y = 0; y < h; y++) {
+            size_t row = (size_t)(y + o->crop) * r->width + o->crop;
+            for (int x = 0; x < w; x++) {
+                double v = b < r->bands ? ts_raster_band(r, b)[row + x] : r->mask[row + x];
+                store_sample(band, (size_t)y * w + x, out->dtype, v);
+            }
+        }
+    }
+    out->data = d;
+    return 0;
 }

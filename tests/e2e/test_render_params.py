@@ -1,5 +1,6 @@
 """Rendering parameters decoded and checked against values computed from GDAL's own reads."""
 import json
+import math
 import os
 import urllib.parse
 
@@ -180,3 +181,145 @@ def test_bad_expression_and_algorithm_are_400(srv, get, q):
     st, _, body = tile(srv, get, "/tiles/WebMercatorQuad/9/175/98.png", url="cog.tif", **q)
     assert st == 400, body
     assert json.loads(body)["detail"].split(":")[0] in ("expression", "algorithm", "algorithm_params", "bidx")
+
+
+def warped(name, z, x, y, size=256, **kw):
+    """gdal.Warp of a fixture onto a WebMercatorQuad tile with extra Warp options."""
+    src = gdal.Open(os.path.join(ref.FIXTURES, name))
+    srs = ref.tms_srs(WMQ)
+    srs.SetAxisMappingStrategy(0)
+    kw.setdefault("resampleAlg", "near")
+    out = gdal.Warp("", src, format="MEM", outputBounds=ref.tile_bounds(WMQ, z, x, y), width=size,
+                    height=size, dstSRS=srs.ExportToWkt(), dstAlpha=True, **kw)
+    a = out.ReadAsArray().astype(np.float64)
+    return a[:-1], a[-1]
+
+
+def test_reproject_uses_the_warp_kernel(srv, get):
+    # The tile grid is finer than the source here, so the kernel shows.
+    st, _, body = tile(srv, get, "/tiles/WebMercatorQuad/12/2317/1663.png", url="titiler_TCI.tif",
+                       reproject="bilinear")
+    assert st == 200
+    arr = ref.decode_png(body).astype(int)
+    data, alpha = warped("titiler_TCI.tif", 12, 2317, 1663, resampleAlg="bilinear")
+    valid = alpha > 0
+    assert valid.sum() > 10000
+    assert np.abs(arr[:3][:, valid] - data[:, valid].astype(np.uint8)).max() <= 1
+    near = ref.decode_png(tile(srv, get, "/tiles/WebMercatorQuad/12/2317/1663.png", url="titiler_TCI.tif")[2])
+    assert (near[:3].astype(int) != arr[:3]).any()
+
+
+def test_resampling_decimates_the_source(srv, get):
+    """At a zoom coarser than the source, `resampling=average` (RasterIO decimation)
+    must come out much closer to a true area average than nearest does."""
+    path = "/tiles/WebMercatorQuad/7/72/51.png"
+    bodies = {r: tile(srv, get, path, url="titiler_TCI.tif", resampling=r)[2]
+              for r in ("nearest", "average")}
+    default = tile(srv, get, path, url="titiler_TCI.tif")[2]
+    assert bodies["nearest"] == default
+    near = ref.decode_png(bodies["nearest"]).astype(float)
+    avg = ref.decode_png(bodies["average"]).astype(float)
+    exp, alpha = warped("titiler_TCI.tif", 7, 72, 51, resampleAlg="average")
+    valid = (alpha > 0) & (near[-1] > 0) & (avg[-1] > 0)
+    assert valid.sum() > 3000
+    err_near = np.abs(near[:3][:, valid] - exp[:, valid]).mean()
+    err_avg = np.abs(avg[:3][:, valid] - exp[:, valid]).mean()
+    assert err_avg < 0.85 * err_near, (err_avg, err_near)
+    # Away from the edges (where the warp's and the decimation's windows
+    # differ), every pixel stays within the block's range, unlike a wrong read.
+    assert err_avg < 6, err_avg
+
+
+def test_nodata_nan_override(srv, get):
+    z, x, y = 11, 328, 717
+    st, _, body = tile(srv, get, "/tiles/WebMercatorQuad/%d/%d/%d.png" % (z, x, y),
+                       url="cog_nodata_nan.tif", nodata="nan", rescale="0,30")
+    assert st == 200
+    arr = ref.decode_png(body)
+    _, alpha_nan = warped("cog_nodata_nan.tif", z, x, y, srcNodata="nan")
+    _, alpha_default = warped("cog_nodata_nan.tif", z, x, y)
+    # With nan as nodata, the file's own nodata (0) is data again.
+    assert (alpha_nan > 0).sum() > (alpha_default > 0).sum()
+    server_alpha = arr[-1] if arr.shape[0] in (2, 4) else np.full(arr.shape[1:], 255)
+    np.testing.assert_array_equal(server_alpha > 0, alpha_nan > 0)
+
+
+def test_unscale_applies_scale_and_offset(srv, get):
+    src = gdal.Open(os.path.join(ref.FIXTURES, "cog_scale.tif"))
+    b = src.GetRasterBand(1)
+    scale, offset = b.GetScale(), b.GetOffset()
+    info = json.loads(get(srv.url + "/tilejson.json?url=cog_scale.tif")[2])
+    w, s, e, n = info["bounds"]
+    z = info["maxzoom"]
+    x = int(((w + e) / 2 + 180) / 360 * 2 ** z)
+    y = int((1 - math.asinh(math.tan(math.radians((s + n) / 2))) / math.pi) / 2 * 2 ** z)
+    lo, hi = offset, offset + 13413 * scale
+    st, _, body = tile(srv, get, "/tiles/WebMercatorQuad/%d/%d/%d.png" % (z, x, y), url="cog_scale.tif",
+                       unscale="true", rescale="%r,%r" % (lo, hi))
+    assert st == 200
+    arr = ref.decode_png(body)
+    data, alpha = warped("cog_scale.tif", z, x, y)
+    phys = data[0] * scale + offset
+    exp = (np.clip(phys, lo, hi) - lo) / (hi - lo) * 255.0
+    valid = alpha > 0
+    assert valid.sum() > 1000
+    assert np.abs(arr[0][valid].astype(int) - exp[valid].astype(np.uint8).astype(int)).max() <= 1
+    # Without unscale the same range saturates the raw integers to 0 or 255.
+    raw_arr = ref.decode_png(tile(srv, get, "/tiles/WebMercatorQuad/%d/%d/%d.png" % (z, x, y),
+                                  url="cog_scale.tif", rescale="%r,%r" % (lo, hi))[2])
+    assert np.isin(raw_arr[0][valid], [0, 255]).mean() > 0.99
+    assert (raw_arr[0][valid] != arr[0][valid]).mean() > 0.5
+
+
+def test_color_formula_gamma_matches_rio_color(srv, get):
+    path = "/tiles/WebMercatorQuad/10/579/416.png"
+    st, _, body = tile(srv, get, path, url="titiler_TCI.tif", color_formula="gamma RGB 2")
+    assert st == 200
+    arr = ref.decode_png(body).astype(np.float64)
+    data, alpha = raw("titiler_TCI.tif", 10, 579, 416)
+    exp = np.clip((data / 255.0) ** (1 / 2.0) * 255.0, 0, 255).astype(np.uint8)
+    valid = alpha > 0
+    np.testing.assert_array_equal(arr[:3][:, valid], exp[:, valid])
+
+
+def test_color_formula_runs_before_the_colormap(srv, get):
+    """rescale -> color_formula -> colormap: the colormap looks up the formula's output."""
+    cmap = json.dumps({str(i): [i, 255 - i, 0, 255] for i in range(256)})
+    st, _, body = tile(srv, get, "/tiles/WebMercatorQuad/10/579/416.png", url="titiler_TCI.tif",
+                       bidx="1", rescale="0,255", color_formula="gamma R 2", colormap=cmap)
+    assert st == 200
+    arr = ref.decode_png(body).astype(int)
+    data, alpha = raw("titiler_TCI.tif", 10, 579, 416, bidx=[1])
+    v = np.clip((data[0] / 255.0) ** 0.5 * 255.0, 0, 255).astype(np.uint8).astype(int)
+    valid = alpha > 0
+    np.testing.assert_array_equal(arr[0][valid], v[valid])
+    np.testing.assert_array_equal(arr[1][valid], 255 - v[valid])
+
+
+def test_dem_rescale_terrain_colormap(srv, get):
+    st, _, body = tile(srv, get, "/tiles/WebMercatorQuad/14/8515/5834.png", url="titiler_dem.tif",
+                       rescale="1000,3000", colormap_name="terrain")
+    assert st == 200
+    arr = ref.decode_png(body)
+    data, alpha = raw("titiler_dem.tif", 14, 8515, 5834)
+    idx = (np.clip(data[0], 1000, 3000) - 1000) / 2000.0 * 255.0
+    idx = idx.astype(np.uint8)
+    valid = alpha > 0
+    assert valid.sum() > 1000
+    checked = 0
+    for k, rgba in SPOT["terrain"].items():
+        sel = valid & (idx == int(k))
+        if sel.any():
+            for c in range(3):
+                assert (arr[c][sel] == rgba[c]).all(), (k, c)
+            checked += 1
+    assert checked >= 1, "no spot value of terrain in this tile"
+
+
+def test_padding_keeps_size_and_near_pixels(srv, get):
+    path = "/tiles/WebMercatorQuad/9/175/98.png"
+    a = ref.decode_png(tile(srv, get, path, url="cog.tif", rescale="0,1000")[2])
+    b = ref.decode_png(tile(srv, get, path, url="cog.tif", rescale="0,1000", padding="4")[2])
+    assert a.shape == b.shape
+    # With nearest, padding reads more but the tile's own pixels stay put.
+    np.testing.assert_array_equal(a, b)
