@@ -20,6 +20,7 @@ TS_HANDLER(ts_api_info);
 TS_HANDLER(ts_api_info_geojson);
 TS_HANDLER(ts_api_cache_stats);
 TS_HANDLER(ts_api_cache_delete);
+TS_HANDLER(ts_api_metrics);
 
 /* Shared helpers of the handlers. */
 int ts_api_lookup_tms(const ts_app *app, const char *id, const struct ts_tms **out, ts_ctx *ctx);

@@ -20,6 +20,7 @@ typedef struct ts_app {
     const ts_config *cfg;
     struct ts_tms_registry *tms;
     struct ts_cache *cache;
+    struct ts_metrics *metrics;
     char data_root[PATH_MAX];       /* realpath of cfg->data_root */
     char default_dataset[PATH_MAX]; /* realpath, "" when there is none */
     int threads;
@@ -41,5 +42,8 @@ void ts_app_handle(ts_app *app, const ts_request *req, ts_response *resp);
  * X-Forwarded-Proto/-Host/-Prefix and Host (defaults http and localhost).
  * Returns 0, or -1 (and "") when it does not fit in out. */
 int ts_app_base_url(const ts_app *app, const ts_request *req, char *out, size_t outlen);
+/* A response built from ts_app_base_url depends on those request headers
+ * unless --base-url is set: say so in Vary, for shared caches in front. */
+void ts_app_vary_base_url(const ts_app *app, ts_response *resp);
 
 #endif

@@ -61,7 +61,9 @@
     X(cache_admin_token, STR, "cache-admin-token", "CACHE_ADMIN_TOKEN", "", 0, 0,          \
       "bearer token for DELETE /cache (unset = endpoint off)")                             \
     X(cache_max_age, INT, "cache-max-age", "TESSERA_CACHE_MAX_AGE", "3600", 0, 315360000,  \
-      "max-age of Cache-Control on 200 responses")
+      "max-age of Cache-Control on 200 responses")                                         \
+    X(metrics_private, BOOL, "metrics-private", "TESSERA_METRICS_PRIVATE", "false", 0, 0,  \
+      "GET /metrics requires the CACHE_ADMIN_TOKEN bearer token")
 
 typedef struct ts_config {
 #define TS_CFG_FIELD_STR char *

@@ -1,6 +1,7 @@
 /* Cache administration: statistics and invalidation. */
 #include "ts_api.h"
 #include "ts_cache.h"
+#include "ts_metrics.h"
 #include "ts_reader.h"
 
 #include <json-c/json.h>
@@ -66,6 +67,29 @@ int ts_api_cache_stats(ts_app *app, const ts_request *req, const ts_match *m, ts
     json_object_object_add(o, "hit_ratio",
                            json_object_new_double(lookups ? (double)st.hits / (double)lookups : 0.0));
     return json_body(o, resp, ctx);
+}
+
+int ts_api_metrics(ts_app *app, const ts_request *req, const ts_match *m, ts_response *resp,
+                   ts_ctx *ctx)
+{
+    (void)m;
+    int rc;
+    if (app->cfg->metrics_private && (rc = check_admin(app, req, ctx)) < 0)
+        return rc;
+    ts_cache_stats st;
+    memset(&st, 0, sizeof st);
+    ts_cache_get_stats(app->cache, &st);
+    ts_buf b = {0};
+    if (ts_metrics_render(app->metrics, &st, &b) < 0) {
+        ts_buf_free(&b);
+        return ts_ctx_error(ctx, TS_ENOMEM, "out of memory");
+    }
+    ts_blob *body = ts_buf_to_blob(&b);
+    if (!body)
+        return ts_ctx_error(ctx, TS_ENOMEM, "out of memory");
+    ts_resp_set_body(resp, 200, "text/plain; version=0.0.4; charset=utf-8", body);
+    ts_resp_set_header(resp, "Cache-Control", "no-store");
+    return 0;
 }
 
 int ts_api_cache_delete(ts_app *app, const ts_request *req, const ts_match *m, ts_response *resp,

@@ -269,8 +269,11 @@ static int serve_doc(ts_app *app, const ts_request *req, const char *route, cons
     ts_cache_key key;
     ts_cache_key_build(&ki, &key);
     rc = ts_cache_serve(app->cache, &key, req, ts_api_all_known(req), fn, &job, resp, ctx);
-    if (rc == 0)
+    if (rc == 0) {
         ts_api_cache_headers(app, resp);
+        if (with_base)
+            ts_app_vary_base_url(app, resp);
+    }
     return rc;
 }
 

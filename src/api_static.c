@@ -280,6 +280,7 @@ static int render_page(ts_app *app, const ts_request *req, const char *page, con
     if (!body)
         return ts_ctx_error(ctx, TS_ENOMEM, "out of memory");
     ts_resp_set_body(resp, 200, "text/html; charset=utf-8", body);
+    ts_app_vary_base_url(app, resp);
     ts_resp_set_header(resp, "Cache-Control", "no-cache");
     return 0;
 }

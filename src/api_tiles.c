@@ -3,6 +3,7 @@
 #include "ts_algorithm.h"
 #include "ts_cache.h"
 #include "ts_expression.h"
+#include "ts_metrics.h"
 #include "ts_color_formula.h"
 #include "ts_colormap.h"
 #include "ts_encode.h"
@@ -82,7 +83,7 @@ typedef struct tile_job {
     ts_format format;
 } tile_job;
 
-static int render_tile(void *ud, ts_response *resp, ts_ctx *ctx)
+static int render_tile_body(void *ud, ts_response *resp, ts_ctx *ctx)
 {
     tile_job *j = ud;
     const ts_params *p = j->params;
@@ -123,7 +124,10 @@ static int render_tile(void *ud, ts_response *resp, ts_ctx *ctx)
         .unscale = p->unscale, .resampling = p->resampling, .reproject = p->reproject,
     };
     ts_raster r;
+    double t_read = ts_now_s();
     rc = ts_reader_tile(j->ds, &ro, &r, ctx);
+    if (rc == 0)
+        ts_metrics_observe(j->app->metrics, TS_HIST_READ, ts_now_s() - t_read);
     if (rc == 0 && expr) {
         ts_raster e = {0};
         rc = ts_expr_eval(expr, &r, ebands, &e, ctx);
@@ -190,7 +194,9 @@ static int render_tile(void *ud, ts_response *resp, ts_ctx *ctx)
         return rc;
     if (data_format) {
         ts_blob *body = NULL;
+        double t_enc = ts_now_s();
         rc = j->format == TS_FMT_TIF ? ts_encode_gtiff(&arr, &body, ctx) : ts_encode_npy(&arr, &body, ctx);
+        ts_metrics_observe(j->app->metrics, TS_HIST_ENCODE, ts_now_s() - t_enc);
         free(arr.data);
         if (rc < 0)
             return rc;
@@ -203,12 +209,25 @@ static int render_tile(void *ud, ts_response *resp, ts_ctx *ctx)
         f = (img.channels == 2 || img.channels == 4) ? TS_FMT_PNG : TS_FMT_JPEG;
     ts_blob *body = NULL;
     ts_encode_opts eo = {.quality = 0, .zlevel = -1};
+    double t_enc = ts_now_s();
     rc = ts_encode(f, &img, &eo, &body, ctx);
+    ts_metrics_observe(j->app->metrics, TS_HIST_ENCODE, ts_now_s() - t_enc);
     free(img.data);
     if (rc < 0)
         return rc;
     ts_resp_set_body(resp, 200, ts_format_mime(f), body);
     return 0;
+}
+
+/* The cache's render callback: one timed render. */
+static int render_tile(void *ud, ts_response *resp, ts_ctx *ctx)
+{
+    tile_job *j = ud;
+    double t0 = ts_now_s();
+    int rc = render_tile_body(ud, resp, ctx);
+    if (rc == 0)
+        ts_metrics_observe(j->app->metrics, TS_HIST_RENDER, ts_now_s() - t0);
+    return rc;
 }
 
 /* Cache-Control for successful, cacheable responses. */

@@ -99,6 +99,7 @@ int ts_api_tms_list(ts_app *app, const ts_request *req, const ts_match *m, ts_re
     if (!body)
         return ts_ctx_error(ctx, TS_ENOMEM, "out of memory");
     ts_resp_set_body(resp, 200, "application/json", body);
+    ts_app_vary_base_url(app, resp);
     set_cache_control(app, resp);
     /* The links embed the host the client asked for. */
     ts_resp_set_header(resp, "Vary",

@@ -2,6 +2,7 @@
 #include "ts_app.h"
 #include "ts_api.h"
 #include "ts_cache.h"
+#include "ts_metrics.h"
 #include "ts_reader.h"
 #include "ts_tms.h"
 
@@ -32,6 +33,7 @@ static const ts_route routes[] = {
     {"GET", "/tileMatrixSets", ts_api_tms_list, "tms"},
     {"GET", "/tileMatrixSets/{tileMatrixSetId}", ts_api_tms_get, "tms"},
     {"GET", "/cache/stats", ts_api_cache_stats, "cache"},
+    {"GET", "/metrics", ts_api_metrics, "metrics"},
     {"GET", "/static/{pkg}/images/{file}", ts_api_static, "static"},
     {"GET", "/static/{pkg}/{file}", ts_api_static, "static"},
     {"GET", "/map/leaflet", ts_api_map_leaflet, "map"},
@@ -83,6 +85,21 @@ int ts_app_init(ts_app *app, const ts_config *cfg, char *err, size_t errlen)
     app->nroutes = sizeof routes / sizeof routes[0];
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     app->threads = cfg->threads > 0 ? (int)cfg->threads : (cores > 0 ? (int)cores : 1);
+
+    /* One metrics label per distinct route name, in table order. */
+    const char *names[TS_METRICS_MAX_ROUTES];
+    size_t nnames = 0;
+    for (size_t i = 0; i < app->nroutes; i++) {
+        size_t k = 0;
+        while (k < nnames && strcmp(names[k], routes[i].name) != 0)
+            k++;
+        if (k == nnames && nnames < TS_METRICS_MAX_ROUTES)
+            names[nnames++] = routes[i].name;
+    }
+    if (!(app->metrics = ts_metrics_create(names, nnames))) {
+        snprintf(err, errlen, "cannot create the metrics");
+        return -1;
+    }
 
     if (!realpath(cfg->data_root, app->data_root)) {
         snprintf(err, errlen, "data root '%s' does not exist", cfg->data_root);
@@ -154,6 +171,8 @@ void ts_app_destroy(ts_app *app)
     if (app->tms)
         ts_tms_registry_free(app->tms);
     app->tms = NULL;
+    ts_metrics_destroy(app->metrics);
+    app->metrics = NULL;
 }
 
 /* Weak-compare an If-None-Match list against our strong ETag. */
@@ -174,9 +193,11 @@ static int etag_matches(const char *inm, const char *etag)
 
 void ts_app_handle(ts_app *app, const ts_request *req, ts_response *resp)
 {
+    double t0 = ts_now_s();
     ts_ctx ctx;
     ts_ctx_init(&ctx);
     ts_match m;
+    m.route = NULL;
     int rc;
     if (req->query_truncated) {
         rc = ts_ctx_error(&ctx, TS_EBAD_REQUEST, "too many query parameters (at most %d)",
@@ -209,6 +230,9 @@ void ts_app_handle(ts_app *app, const ts_request *req, ts_response *resp)
         resp->body_off = resp->body_len = 0;
         resp->status = 304;
     }
+    ts_metrics_request(app->metrics,
+                       ts_metrics_route_index(app->metrics, m.route ? m.route->name : NULL),
+                       resp->status, ts_now_s() - t0);
 }
 
 /* ---- public base URL (absolute links in JSON documents) ---- */
@@ -243,6 +267,12 @@ static int base_url_text_ok(const char *s, const char *extra)
             return 0;
     }
     return 1;
+}
+
+void ts_app_vary_base_url(const ts_app *app, ts_response *resp)
+{
+    if (!(app->cfg->base_url && app->cfg->base_url[0]))
+        ts_resp_set_header(resp, "Vary", "Host, X-Forwarded-Host, X-Forwarded-Proto, X-Forwarded-Prefix");
 }
 
 int ts_app_base_url(const ts_app *app, const ts_request *req, char *out, size_t outlen)
