@@ -21,6 +21,8 @@ typedef struct ts_app {
     struct ts_tms_registry *tms;
     struct ts_cache *cache;
     struct ts_metrics *metrics;
+    struct ts_slots *slots;         /* render slots (ts_limits.h) */
+    struct ts_ratelimit *ratelimit; /* NULL when rate limiting is off */
     char data_root[PATH_MAX];       /* realpath of cfg->data_root */
     char default_dataset[PATH_MAX]; /* realpath, "" when there is none */
     int threads;

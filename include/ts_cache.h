@@ -43,6 +43,10 @@ struct ts_cache_backend {
      * 0 = held elsewhere, <0 = error (treat as acquired). */
     int (*try_lock)(ts_cache_backend *b, const char *key, size_t klen, unsigned lease_ms);
     void (*unlock)(ts_cache_backend *b, const char *key, size_t klen);
+    /* Optional shared token bucket (NULL when unsupported): takes one token
+     * from the bucket `key` (rate tokens/s, burst size). 1 = allowed,
+     * 0 = refused, <0 = error (the caller falls back to a local bucket). */
+    int (*rate_take)(ts_cache_backend *b, const char *key, size_t klen, double rate, double burst);
     void (*destroy)(ts_cache_backend *b);
 };
 
@@ -133,6 +137,9 @@ int ts_cache_delete_prefix(ts_cache *c, const char *prefix, size_t plen, long lo
 /* entries/bytes/evictions come from the backend; errors counts cache
  * failures on the request path (each served as a MISS). */
 void ts_cache_get_stats(ts_cache *c, ts_cache_stats *out);
+/* A token from the shared rate-limit bucket of `client` under the namespace:
+ * 1 allowed, 0 refused, -1 when the backend has no shared buckets or failed. */
+int ts_cache_rate_take(ts_cache *c, const char *client, double rate, double burst);
 
 /* Strong ETag of a body: "\"<32 hex of XXH3-128>\"". buf must hold 40 bytes. */
 void ts_etag_of(const void *body, size_t len, char *buf);

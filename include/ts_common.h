@@ -49,6 +49,7 @@ typedef struct ts_ctx {
     int code;                    /* 0, or a TS_E* code */
     int status;                  /* HTTP status of the first error */
     char detail[TS_DETAIL_MAX];  /* human-readable message for {"detail": ...} */
+    int retry_after;             /* > 0: seconds for a Retry-After header (429/503) */
 } ts_ctx;
 
 void ts_ctx_init(ts_ctx *ctx);

@@ -63,7 +63,30 @@
     X(cache_max_age, INT, "cache-max-age", "TESSERA_CACHE_MAX_AGE", "3600", 0, 315360000,  \
       "max-age of Cache-Control on 200 responses")                                         \
     X(metrics_private, BOOL, "metrics-private", "TESSERA_METRICS_PRIVATE", "false", 0, 0,  \
-      "GET /metrics requires the CACHE_ADMIN_TOKEN bearer token")
+      "GET /metrics requires the CACHE_ADMIN_TOKEN bearer token")                          \
+    X(max_renders, INT, "max-renders", "TESSERA_MAX_RENDERS", "0", 0, 4096,                 \
+      "renders running at once (0 = worker threads)")                                      \
+    X(render_queue, INT, "render-queue", "TESSERA_RENDER_QUEUE", "64", 0, 100000,           \
+      "renders that may wait for a slot; beyond that: 503 + Retry-After")                  \
+    X(render_queue_timeout_ms, INT, "render-queue-timeout-ms", "TESSERA_RENDER_QUEUE_TIMEOUT_MS", \
+      "5000", 1, 600000, "longest wait for a render slot before a 503")                    \
+    X(render_timeout_ms, INT, "render-timeout-ms", "TESSERA_RENDER_TIMEOUT_MS", "20000", 0,  \
+      3600000, "a render running longer is abandoned with a 503 (0 = no limit)")           \
+    X(rate_limit, INT, "rate-limit", "TESSERA_RATE_LIMIT", "0", 0, 1000000,                 \
+      "requests per second per client IP (token bucket; 0 = off); shared through Redis "   \
+      "when Redis is the cache")                                                           \
+    X(rate_burst, INT, "rate-burst", "TESSERA_RATE_BURST", "0", 0, 10000000,                \
+      "token bucket size (0 = 2 x rate-limit)")                                            \
+    X(trust_forwarded_for, BOOL, "trust-forwarded-for", "TESSERA_TRUST_FORWARDED_FOR",       \
+      "false", 0, 0, "rate-limit by the first X-Forwarded-For address (behind a proxy)")  \
+    X(max_connections, INT, "max-connections", "TESSERA_MAX_CONNECTIONS", "1024", 1,        \
+      1000000, "open connections accepted at once")                                        \
+    X(max_connections_per_ip, INT, "max-connections-per-ip", "TESSERA_MAX_CONNECTIONS_PER_IP", \
+      "0", 0, 1000000, "open connections per client IP (0 = no limit)")                    \
+    X(allow_remote, BOOL, "allow-remote", "TESSERA_ALLOW_REMOTE", "false", 0, 0,            \
+      "allow http(s):// dataset URLs (only for hosts in --allowed-hosts)")                 \
+    X(allowed_hosts, STR, "allowed-hosts", "ALLOWED_HOSTS", "", 0, 0,                       \
+      "comma-separated host or host:port list remote datasets may come from")
 
 typedef struct ts_config {
 #define TS_CFG_FIELD_STR char *

@@ -92,6 +92,8 @@ typedef struct ts_read_opts {
     bool unscale;              /* apply scale/offset to the values */
     int resampling;            /* GDALRIOResampleAlg used to decimate the source; 0 = nearest */
     int reproject;             /* GDALResampleAlg for the warp; 0 = nearest */
+    double deadline_s;         /* CLOCK_MONOTONIC seconds after which the read is
+                                  abandoned (503); 0 = none */
 } ts_read_opts;
 
 /* Reads one tile into out (allocated here, free with ts_raster_free):

@@ -3,6 +3,7 @@
 #include "ts_algorithm.h"
 #include "ts_cache.h"
 #include "ts_expression.h"
+#include "ts_limits.h"
 #include "ts_metrics.h"
 #include "ts_color_formula.h"
 #include "ts_colormap.h"
@@ -81,7 +82,18 @@ typedef struct tile_job {
     long x, y;
     int width, height;
     ts_format format;
+    double deadline_s; /* monotonic; 0 = no render time limit */
 } tile_job;
+
+static int timed_out(const tile_job *j, ts_ctx *ctx)
+{
+    if (!(j->deadline_s > 0 && ts_now_s() > j->deadline_s))
+        return 0;
+    ts_metrics_reject(j->app->metrics, TS_REJECT_TIMEOUT);
+    ctx->retry_after = 1;
+    return ts_ctx_error(ctx, TS_EUNAVAILABLE, "render timed out: the tile took longer than %ld ms",
+                        j->app->cfg->render_timeout_ms);
+}
 
 static int render_tile_body(void *ud, ts_response *resp, ts_ctx *ctx)
 {
@@ -122,12 +134,17 @@ static int render_tile_body(void *ud, ts_response *resp, ts_ctx *ctx)
         .nbands = expr ? nebands : p->nbidx,
         .nodata_override = p->nodata_set, .nodata = p->nodata,
         .unscale = p->unscale, .resampling = p->resampling, .reproject = p->reproject,
+        .deadline_s = j->deadline_s,
     };
     ts_raster r;
     double t_read = ts_now_s();
     rc = ts_reader_tile(j->ds, &ro, &r, ctx);
     if (rc == 0)
         ts_metrics_observe(j->app->metrics, TS_HIST_READ, ts_now_s() - t_read);
+    else if (ctx->status == 503)
+        ts_metrics_reject(j->app->metrics, TS_REJECT_TIMEOUT);
+    if (rc == 0 && (rc = timed_out(j, ctx)) < 0)
+        ts_raster_free(&r);
     if (rc == 0 && expr) {
         ts_raster e = {0};
         rc = ts_expr_eval(expr, &r, ebands, &e, ctx);
@@ -148,6 +165,8 @@ static int render_tile_body(void *ud, ts_response *resp, ts_ctx *ctx)
     }
     ts_expr_free(expr);
     ts_algorithm_free(algo);
+    if (rc == 0)
+        rc = timed_out(j, ctx);
     if (rc < 0) {
         ts_raster_free(&r);
         return rc;
@@ -219,14 +238,32 @@ static int render_tile_body(void *ud, ts_response *resp, ts_ctx *ctx)
     return 0;
 }
 
-/* The cache's render callback: one timed render. */
+/* The cache's render callback: only the request that renders (a coalesced
+ * waiter or a HIT never gets here) takes a render slot, and its time limit
+ * starts once it has one. */
 static int render_tile(void *ud, ts_response *resp, ts_ctx *ctx)
 {
     tile_job *j = ud;
+    ts_app *app = j->app;
+    ts_metrics_gauge_add(app->metrics, TS_GAUGE_RENDERS_WAITING, 1);
+    int got = ts_slots_acquire(app->slots, (unsigned)app->cfg->render_queue_timeout_ms);
+    ts_metrics_gauge_add(app->metrics, TS_GAUGE_RENDERS_WAITING, -1);
+    if (got < 0) {
+        ts_metrics_reject(app->metrics, TS_REJECT_OVERLOAD);
+        ctx->retry_after = 1;
+        return ts_ctx_error(ctx, TS_EUNAVAILABLE,
+                            got == -1 ? "server busy: every render slot is taken and the queue is full; retry shortly"
+                                      : "server busy: no render slot became free within %ld ms; retry shortly",
+                            app->cfg->render_queue_timeout_ms);
+    }
+    ts_metrics_gauge_add(app->metrics, TS_GAUGE_RENDERS_ACTIVE, 1);
     double t0 = ts_now_s();
+    j->deadline_s = app->cfg->render_timeout_ms > 0 ? t0 + app->cfg->render_timeout_ms / 1000.0 : 0;
     int rc = render_tile_body(ud, resp, ctx);
+    ts_metrics_gauge_add(app->metrics, TS_GAUGE_RENDERS_ACTIVE, -1);
+    ts_slots_release(app->slots);
     if (rc == 0)
-        ts_metrics_observe(j->app->metrics, TS_HIST_RENDER, ts_now_s() - t0);
+        ts_metrics_observe(app->metrics, TS_HIST_RENDER, ts_now_s() - t0);
     return rc;
 }
 
@@ -292,7 +329,7 @@ int ts_api_tile(ts_app *app, const ts_request *req, const ts_match *m, ts_respon
                             th, app->cfg->max_tilesize);
     }
 
-    tile_job job = {app, tms, &ds, &p, (int)z, x, y, tw, th, fmt};
+    tile_job job = {app, tms, &ds, &p, (int)z, x, y, tw, th, fmt, 0};
     char zs[16], xs[24], ys[24], ss[8];
     snprintf(zs, sizeof zs, "%ld", z);
     snprintf(xs, sizeof xs, "%ld", x);

@@ -2,11 +2,13 @@
 #include "ts_app.h"
 #include "ts_api.h"
 #include "ts_cache.h"
+#include "ts_limits.h"
 #include "ts_metrics.h"
 #include "ts_reader.h"
 #include "ts_tms.h"
 
 #include <dirent.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +102,18 @@ int ts_app_init(ts_app *app, const ts_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "cannot create the metrics");
         return -1;
     }
+    int slots = cfg->max_renders > 0 ? (int)cfg->max_renders : app->threads;
+    if (!(app->slots = ts_slots_create(slots, (int)cfg->render_queue))) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (cfg->rate_limit > 0) {
+        double burst = cfg->rate_burst > 0 ? (double)cfg->rate_burst : 2.0 * (double)cfg->rate_limit;
+        if (!(app->ratelimit = ts_ratelimit_create((double)cfg->rate_limit, burst))) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+    }
 
     if (!realpath(cfg->data_root, app->data_root)) {
         snprintf(err, errlen, "data root '%s' does not exist", cfg->data_root);
@@ -173,6 +187,10 @@ void ts_app_destroy(ts_app *app)
     app->tms = NULL;
     ts_metrics_destroy(app->metrics);
     app->metrics = NULL;
+    ts_slots_destroy(app->slots);
+    app->slots = NULL;
+    ts_ratelimit_destroy(app->ratelimit);
+    app->ratelimit = NULL;
 }
 
 /* Weak-compare an If-None-Match list against our strong ETag. */
@@ -189,6 +207,50 @@ static int etag_matches(const char *inm, const char *etag)
             return 1;
     }
     return 0;
+}
+
+/* The client a rate limit applies to: the peer address, or with
+ * --trust-forwarded-for the first X-Forwarded-For entry (the proxy appends
+ * the peer it saw; the first one is the original client). */
+static void client_id(const ts_app *app, const ts_request *req, char *out, size_t len)
+{
+    const char *xff = app->cfg->trust_forwarded_for ? ts_req_header(req, "X-Forwarded-For") : NULL;
+    if (xff) {
+        while (*xff == ' ')
+            xff++;
+        size_t n = strcspn(xff, ", ");
+        if (n > 0 && n < len) {
+            memcpy(out, xff, n);
+            out[n] = '\0';
+            return;
+        }
+    }
+    snprintf(out, len, "%s", req->client_addr ? req->client_addr : "");
+}
+
+/* 429 when the client's bucket is empty. Health checks and metrics scrapes
+ * are exempt: a load balancer must never be told to go away. */
+static int rate_limited(ts_app *app, const ts_request *req, const ts_route *route, ts_ctx *ctx)
+{
+    if (!app->ratelimit || strcmp(route->name, "healthz") == 0 || strcmp(route->name, "metrics") == 0)
+        return 0;
+    char who[64];
+    client_id(app, req, who, sizeof who);
+    double wait = 1;
+    bool ok;
+    int shared = ts_cache_rate_take(app->cache, who, (double)app->cfg->rate_limit,
+                                    app->cfg->rate_burst > 0 ? (double)app->cfg->rate_burst
+                                                             : 2.0 * (double)app->cfg->rate_limit);
+    if (shared >= 0) /* the instances' shared bucket in Redis */
+        ok = shared == 1;
+    else /* no shared store, or it failed: this instance's own bucket */
+        ok = ts_ratelimit_take(app->ratelimit, who, (uint64_t)(ts_now_s() * 1e9), &wait);
+    if (ok)
+        return 0;
+    ts_metrics_reject(app->metrics, TS_REJECT_RATE_LIMIT);
+    ctx->retry_after = wait > 1 ? (int)ceil(wait) : 1;
+    return ts_ctx_error(ctx, TS_ETOO_MANY, "rate limit exceeded: at most %ld requests per second",
+                        app->cfg->rate_limit);
 }
 
 void ts_app_handle(ts_app *app, const ts_request *req, ts_response *resp)
@@ -208,7 +270,7 @@ void ts_app_handle(ts_app *app, const ts_request *req, ts_response *resp)
             ts_ctx_error(&ctx, TS_ENOT_FOUND, "Not Found");
         else if (rc == -TS_EMETHOD)
             ts_ctx_error(&ctx, TS_EMETHOD, "Method Not Allowed");
-        else
+        else if ((rc = rate_limited(app, req, m.route, &ctx)) == 0)
             rc = m.route->handler(app, req, &m, resp, &ctx);
     }
     if (rc < 0 || ctx.code) {
@@ -216,6 +278,8 @@ void ts_app_handle(ts_app *app, const ts_request *req, ts_response *resp)
                       ctx.detail[0] ? ctx.detail : "internal error");
         if (ctx.status == 405)
             ts_resp_set_header(resp, "Allow", "GET, HEAD");
+        if (ctx.retry_after > 0)
+            ts_resp_set_header(resp, "Retry-After", "%d", ctx.retry_after);
     }
 
     ts_resp_set_header(resp, "Access-Control-Allow-Origin", "*");

@@ -456,6 +456,18 @@ int ts_cache_delete_prefix(ts_cache *c, const char *prefix, size_t plen, long lo
     return c->backend->del_prefix(c->backend, prefix, plen, deleted);
 }
 
+int ts_cache_rate_take(ts_cache *c, const char *client, double rate, double burst)
+{
+    if (!c || !c->backend || !c->backend->rate_take)
+        return -1;
+    char key[256];
+    int n = snprintf(key, sizeof key, "%s:rl:%s", c->namespace_, client);
+    if (n < 0 || (size_t)n >= sizeof key)
+        return -1;
+    int rc = c->backend->rate_take(c->backend, key, (size_t)n, rate, burst);
+    return rc < 0 ? -1 : rc;
+}
+
 void ts_cache_get_stats(ts_cache *c, ts_cache_stats *out)
 {
     memset(out, 0, sizeof *out);

@@ -100,6 +100,20 @@ static const char UNLOCK_SCRIPT[] =
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) "
     "else return 0 end";
 
+/* A token bucket shared by every instance: tokens and the last refill time
+ * in one hash, refilled from Redis's own clock (instances' clocks may
+ * disagree), expiring once a full refill has passed. ARGV: rate/s, burst. */
+static const char RATE_SCRIPT[] =
+    "local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2]) "
+    "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000) "
+    "local v = redis.call('HMGET', KEYS[1], 't', 'ts') "
+    "local tok, ts = tonumber(v[1]) or burst, tonumber(v[2]) or now "
+    "if now > ts then tok = math.min(burst, tok + (now - ts) * rate / 1000) end "
+    "local ok = 0 if tok >= 1 then tok = tok - 1 ok = 1 end "
+    "redis.call('HSET', KEYS[1], 't', tostring(tok), 'ts', now) "
+    "redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000) "
+    "return ok";
+
 /* ---- endpoint parsing ---- */
 
 static int parse_num(const char *s, long min, long max, long *out)
@@ -738,6 +752,29 @@ static int r_try_lock(ts_cache_backend *b, const char *key, size_t klen, unsigne
     return rc;
 }
 
+static int r_rate_take(ts_cache_backend *b, const char *key, size_t klen, double rate,
+                       double burst)
+{
+    redisbackend *rb = (redisbackend *)b;
+    session s;
+    if (session_open(rb, &s) != 0)
+        return -TS_EUNAVAILABLE;
+    char rs[32], bs[32];
+    snprintf(rs, sizeof rs, "%.6g", rate);
+    snprintf(bs, sizeof bs, "%.6g", burst);
+    /* EVAL rather than EVALSHA: the script is short and a Redis restart
+     * would flush the script cache under us. */
+    redisReply *r = cmd(&s, "EVAL rate", "EVAL %s 1 %b %s %s", RATE_SCRIPT, key, klen, rs, bs);
+    int rc = -TS_EIO;
+    if (r) {
+        if (r->type == REDIS_REPLY_INTEGER)
+            rc = r->integer == 1;
+        freeReplyObject(r);
+    }
+    session_close(&s);
+    return rc;
+}
+
 static void r_unlock(ts_cache_backend *b, const char *key, size_t klen)
 {
     redisbackend *rb = (redisbackend *)b;
@@ -858,6 +895,7 @@ ts_cache_backend *ts_cache_redis_create(const char *endpoint_spec, ts_ctx *ctx)
     rb->base.stats = r_stats;
     rb->base.try_lock = r_try_lock;
     rb->base.unlock = r_unlock;
+    rb->base.rate_take = r_rate_take;
     rb->base.destroy = r_destroy;
 
     /* A write to a socket the server closed raises SIGPIPE; its default

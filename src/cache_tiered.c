@@ -78,6 +78,13 @@ static int t_try_lock(ts_cache_backend *b, const char *key, size_t klen, unsigne
     return t->l2->try_lock(t->l2, key, klen, lease_ms);
 }
 
+static int t_rate_take(ts_cache_backend *b, const char *key, size_t klen, double rate,
+                       double burst)
+{
+    tiered *t = (tiered *)b;
+    return t->l2->rate_take(t->l2, key, klen, rate, burst);
+}
+
 static void t_unlock(ts_cache_backend *b, const char *key, size_t klen)
 {
     tiered *t = (tiered *)b;
@@ -109,6 +116,9 @@ ts_cache_backend *ts_cache_tiered_create(ts_cache_backend *l1, ts_cache_backend 
     if (l2->try_lock && l2->unlock) {
         t->base.try_lock = t_try_lock;
         t->base.unlock = t_unlock;
+    }
+    if (l2->rate_take) {
+        t->base.rate_take = t_rate_take;
     }
     t->base.destroy = t_destroy;
     t->l1 = l1;

@@ -40,6 +40,7 @@ void ts_ctx_init(ts_ctx *ctx)
     ctx->code = 0;
     ctx->status = 200;
     ctx->detail[0] = '\0';
+    ctx->retry_after = 0;
 }
 
 int ts_ctx_verror(ts_ctx *ctx, ts_err code, const char *fmt, va_list ap)

@@ -37,6 +37,7 @@ typedef struct req_state {
 static const char *const wanted_headers[] = {
     "Host",          "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Prefix",
     "If-None-Match", "Cache-Control",     "Authorization",    "Pragma",
+    "X-Forwarded-For",
     "Accept",
 };
 
@@ -208,7 +209,13 @@ ts_http *ts_http_start(ts_app *app, char *err, size_t errlen)
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)app->cfg->connection_timeout,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+        /* The request line and headers must fit in this per-connection
+         * arena: a longer URL gets 414, longer headers 431, from
+         * libmicrohttpd itself before any of our code runs. */
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)app->cfg->max_connections,
+        /* 0 means "no limit" to us; libmicrohttpd takes 0 the same way. */
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)app->cfg->max_connections_per_ip,
         MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!h->daemon) {

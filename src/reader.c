@@ -10,6 +10,7 @@
 #include <gdalwarper.h>
 #include <math.h>
 #include <ogr_srs_api.h>
+#include <time.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -468,6 +469,23 @@ int ts_reader_resampling_parse(const char *name, int *alg)
     return -1;
 }
 
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* GDAL reports progress per warped row and per RasterIO chunk; answering
+ * FALSE aborts the operation, which is how a render deadline stops GDAL. */
+static int CPL_STDCALL deadline_progress(double done, const char *msg, void *arg)
+{
+    (void)done;
+    (void)msg;
+    const double *deadline = arg;
+    return !(*deadline > 0 && mono_now() > *deadline);
+}
+
 int ts_reader_io_resampling_parse(const char *name, int *alg)
 {
     static const struct {
@@ -499,7 +517,8 @@ int ts_reader_io_resampling_parse(const char *name, int *alg)
  * needed or possible (GCP-only sources, upsampling).
  */
 static GDALDatasetH decimated_source(GDALDatasetH src, void *tr, int dst_w, int dst_h,
-                                     const int *bands, int nb, int alpha_band, int alg)
+                                     const int *bands, int nb, int alpha_band, int alg,
+                                     const double *deadline)
 {
     double sgt[6];
     if (GDALGetGeoTransform(src, sgt) != CE_None || sgt[2] != 0 || sgt[4] != 0)
@@ -554,6 +573,8 @@ static GDALDatasetH decimated_source(GDALDatasetH src, void *tr, int dst_w, int 
     GDALRasterIOExtraArg extra;
     INIT_RASTERIO_EXTRA_ARG(extra);
     extra.eResampleAlg = (GDALRIOResampleAlg)alg;
+    extra.pfnProgress = deadline_progress;
+    extra.pProgressData = (void *)deadline;
     int total = nb + (alpha_band ? 1 : 0);
     for (int i = 0; i < total; i++) {
         GDALRasterBandH sb = GDALGetRasterBand(src, i < nb ? bands[i] : alpha_band);
@@ -786,7 +807,8 @@ int ts_reader_tile(const ts_dataset *ds, const ts_read_opts *o, ts_raster *out, 
                     nsrc > 1 ? nsrc : 0;
     GDALDatasetH dec = NULL;
     if (o->resampling != 0 &&
-        (dec = decimated_source(wrk, tr, W, H, bands, nb, src_alpha, o->resampling))) {
+        (dec = decimated_source(wrk, tr, W, H, bands, nb, src_alpha, o->resampling,
+                                &o->deadline_s))) {
         void *tr2 = GDALCreateGenImgProjTransformer2(dec, dst, NULL);
         if (tr2) {
             GDALDestroyGenImgProjTransformer(tr);
@@ -818,6 +840,10 @@ int ts_reader_tile(const ts_dataset *ds, const ts_read_opts *o, ts_raster *out, 
         wo->nSrcAlphaBand = src_alpha;
     wo->nDstAlphaBand = nb + 1;
     wo->pfnTransformer = GDALApproxTransform;
+    if (o->deadline_s > 0) {
+        wo->pfnProgress = deadline_progress;
+        wo->pProgressArg = (void *)&o->deadline_s;
+    }
     wo->pTransformerArg = approx;
     wo->papszWarpOptions = CSLSetNameValue(NULL, "INIT_DEST", "0");
     if (o->nodata_override) {
@@ -847,8 +873,12 @@ int ts_reader_tile(const ts_dataset *ds, const ts_read_opts *o, ts_raster *out, 
         err = GDALChunkAndWarpImage(op, 0, 0, W, H);
         GDALDestroyWarpOperation(op);
     }
-    if (err != CE_None)
+    if (err != CE_None && o->deadline_s > 0 && mono_now() > o->deadline_s) {
+        ts_ctx_error(ctx, TS_EUNAVAILABLE, "render timed out: the tile took longer than the server's limit");
+        ctx->retry_after = 1;
+    } else if (err != CE_None) {
         gdal_error(ctx, TS_EUNPROCESSABLE, "cannot read the tile");
+    }
     CPLPopErrorHandler();
     GDALDestroyWarpOptions(wo); /* also destroys nothing of the transformer */
     GDALDestroyApproxTransformer(approx);
