@@ -35,6 +35,17 @@ typedef struct ts_dataset {
  * say whether the file exists elsewhere. */
 int ts_dataset_resolve(const char *data_root, const char *url, ts_dataset *out, ts_ctx *ctx);
 
+/* True for "http://" and "https://" URLs. */
+bool ts_dataset_is_remote(const char *url);
+/* A remote dataset (only with --allow-remote): the URL must be plain
+ * http(s) with a host (and port) on the comma-separated allow-list, no
+ * credentials; it is read through GDAL's /vsicurl/, and its identity (size,
+ * Last-Modified) comes from a HEAD request (cached by GDAL). 403 when the
+ * host is not allowed, 404 when the file cannot be reached. GDAL follows
+ * redirects from an allowed host: list only hosts you trust. */
+int ts_dataset_resolve_remote(const char *allowed_hosts, const char *url, ts_dataset *out,
+                              ts_ctx *ctx);
+
 /* Sets GDAL's global configuration (block cache, quiet errors) once. */
 void ts_reader_global_init(long gdal_cache_mb);
 /* Closes this thread's handles (called when a worker thread ends). */

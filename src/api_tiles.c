@@ -56,6 +56,12 @@ int ts_api_resolve_dataset(const ts_app *app, const ts_request *req, ts_dataset 
                                 "url: no dataset given and the data root has no default dataset");
         url = app->default_dataset;
     }
+    if (ts_dataset_is_remote(url)) {
+        if (!app->cfg->allow_remote)
+            return ts_ctx_error(ctx, TS_EFORBIDDEN,
+                                "url: remote datasets are disabled (see --allow-remote and ALLOWED_HOSTS)");
+        return ts_dataset_resolve_remote(app->cfg->allowed_hosts, url, ds, ctx);
+    }
     return ts_dataset_resolve(app->data_root, url, ds, ctx);
 }
 

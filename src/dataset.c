@@ -8,6 +8,9 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include <cpl_error.h>
+#include <cpl_vsi.h>
+
 /* Strings GDAL would interpret as something other than a local file. */
 static bool is_virtual(const char *url)
 {
@@ -19,6 +22,84 @@ static bool is_virtual(const char *url)
     /* Driver-prefixed connection strings ("DRIVER:...") and embedded options. */
     const char *colon = strchr(url, ':');
     return colon != NULL;
+}
+
+bool ts_dataset_is_remote(const char *url)
+{
+    return url && (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0);
+}
+
+/* host[:port] of the URL after the scheme, lower-cased; -1 when the
+ * authority is not a plain host name or address with an optional port. */
+static int url_authority(const char *rest, char *host, size_t hlen, char *hostport, size_t hplen)
+{
+    size_t n = strcspn(rest, "/?#");
+    if (n == 0 || n >= hplen)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        char c = rest[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '-' || c == ':' || c == '[' || c == ']';
+        if (!ok) /* '@' (credentials), '%', spaces, ... */
+            return -1;
+        hostport[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    }
+    hostport[n] = '\0';
+    size_t hn = n;
+    const char *colon = hostport[0] == '[' ? strstr(hostport, "]:") : strrchr(hostport, ':');
+    if (colon) {
+        const char *port = hostport[0] == '[' ? colon + 2 : colon + 1;
+        if (!*port || strspn(port, "0123456789") != strlen(port) || strlen(port) > 5)
+            return -1;
+        hn = (size_t)((hostport[0] == '[' ? colon + 1 : colon) - hostport);
+    }
+    if (hn == 0 || hn >= hlen)
+        return -1;
+    memcpy(host, hostport, hn);
+    host[hn] = '\0';
+    return 0;
+}
+
+static bool host_allowed(const char *list, const char *host, const char *hostport)
+{
+    for (const char *p = list; p && *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        size_t n = strcspn(p, ", ");
+        if (n && ((strlen(host) == n && strncasecmp(p, host, n) == 0) ||
+                  (strlen(hostport) == n && strncasecmp(p, hostport, n) == 0)))
+            return true;
+        p += n;
+    }
+    return false;
+}
+
+int ts_dataset_resolve_remote(const char *allowed_hosts, const char *url, ts_dataset *out,
+                              ts_ctx *ctx)
+{
+    memset(out, 0, sizeof *out);
+    if (strlen(url) >= 1024)
+        return ts_ctx_error(ctx, TS_EBAD_REQUEST, "url: longer than 1024 characters");
+    const char *rest = url + (strncasecmp(url, "https://", 8) == 0 ? 8 : 7);
+    char host[256], hostport[264];
+    if (url_authority(rest, host, sizeof host, hostport, sizeof hostport) < 0)
+        return ts_ctx_error(ctx, TS_EBAD_REQUEST,
+                            "url: expected http(s)://host[:port]/path without credentials");
+    for (const unsigned char *c = (const unsigned char *)url; *c; c++)
+        if (*c <= ' ' || *c == 0x7f)
+            return ts_ctx_error(ctx, TS_EBAD_REQUEST, "url: spaces and control characters are not allowed");
+    if (!host_allowed(allowed_hosts, host, hostport))
+        return ts_ctx_error(ctx, TS_EFORBIDDEN, "url: host '%s' is not in the allowed hosts", hostport);
+    snprintf(out->path, sizeof out->path, "/vsicurl/%s", url);
+    VSIStatBufL st;
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    int rc = VSIStatExL(out->path, &st, VSI_STAT_EXISTS_FLAG | VSI_STAT_SIZE_FLAG);
+    CPLPopErrorHandler();
+    if (rc != 0)
+        return ts_ctx_error(ctx, TS_ENOT_FOUND, "dataset not found: %s", url);
+    out->size = (long long)st.st_size;
+    out->mtime_ns = (long long)st.st_mtime * 1000000000LL;
+    return 0;
 }
 
 int ts_dataset_resolve(const char *data_root, const char *url, ts_dataset *out, ts_ctx *ctx)

@@ -81,6 +81,12 @@ static void global_init_once(void)
      * every open costs a syscall storm in folders of thousands of files. */
     CPLSetConfigOption("GDAL_DISABLE_READDIR_ON_OPEN", "EMPTY_DIR");
     CPLSetConfigOption("GDAL_PAM_ENABLED", "NO");
+    /* Remote datasets (--allow-remote): a stalled host must not hold a
+     * worker for long, and only .tif-like names are fetched. */
+    CPLSetConfigOption("GDAL_HTTP_CONNECTTIMEOUT", "5");
+    CPLSetConfigOption("GDAL_HTTP_TIMEOUT", "15");
+    CPLSetConfigOption("GDAL_HTTP_MAX_RETRY", "1");
+    CPLSetConfigOption("CPL_VSIL_CURL_ALLOWED_EXTENSIONS", ".tif,.tiff,.TIF,.TIFF");
     pthread_key_create(&pool_key, pool_destroy);
 }
 
