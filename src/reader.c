@@ -31,6 +31,10 @@ typedef struct tms_cache {
     bool footprint_valid;
     bool footprint_ok;   /* false when the source cannot be transformed to the TMS CRS */
     ts_bbox footprint;   /* extent of the data in the TMS CRS */
+    /* The source -> TMS CRS transformer of this handle, kept across tiles:
+     * building one costs a PROJ pipeline lookup (proj.db queries), while
+     * moving it to the next tile is GDALSetGenImgProjTransformerDstGeoTransform. */
+    void *tr;
 } tms_cache;
 
 typedef struct pool_entry {
@@ -59,14 +63,24 @@ static pthread_key_t pool_key;
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static long global_cache_mb = 256;
 
+/* Releases everything an entry owns and zeroes it. */
+static void entry_clear(pool_entry *e)
+{
+    for (int i = 0; i < POOL_TMS; i++)
+        if (e->tms[i].tr)
+            GDALDestroyGenImgProjTransformer(e->tms[i].tr);
+    if (e->h)
+        GDALClose(e->h);
+    memset(e, 0, sizeof *e);
+}
+
 static void pool_destroy(void *p)
 {
     thread_pool *tp = p;
     if (!tp)
         return;
     for (int i = 0; i < POOL_SIZE; i++)
-        if (tp->entries[i].h)
-            GDALClose(tp->entries[i].h);
+        entry_clear(&tp->entries[i]);
     for (int i = 0; i < POOL_TMS; i++)
         if (tp->srs[i].srs)
             OSRDestroySpatialReference(tp->srs[i].srs);
@@ -146,10 +160,7 @@ static pool_entry *pool_get(const ts_dataset *ds, int ovr, ts_ctx *ctx)
         if (!e->h || e->last_used < victim->last_used)
             victim = e;
     }
-    if (victim->h) {
-        GDALClose(victim->h);
-    }
-    memset(victim, 0, sizeof *victim);
+    entry_clear(victim);
 
     char ovr_opt[32];
     const char *open_opts[2] = {NULL, NULL};
@@ -363,6 +374,8 @@ static tms_cache *tms_slot(pool_entry *e, const ts_tms *tms)
             e->tms[i].tms = tms;
             return &e->tms[i];
         }
+    if (e->tms[0].tr)
+        GDALDestroyGenImgProjTransformer(e->tms[0].tr);
     memset(&e->tms[0], 0, sizeof e->tms[0]);
     e->tms[0].tms = tms;
     return &e->tms[0];
@@ -629,6 +642,20 @@ fail:
     return NULL;
 }
 
+/* The entry's transformer to the TMS of `tc`, moved onto this tile's grid.
+ * Created from the tile's MEM dataset the first time, exactly as gdalwarp
+ * creates it; later tiles only change the destination geotransform, which
+ * is all that differs between two tiles of one TMS. */
+static void *entry_transformer(pool_entry *e, tms_cache *tc, GDALDatasetH dst, const double gt[6])
+{
+    if (!tc->tr) {
+        tc->tr = GDALCreateGenImgProjTransformer2(e->h, dst, NULL);
+        return tc->tr;
+    }
+    GDALSetGenImgProjTransformerDstGeoTransform(tc->tr, gt);
+    return tc->tr;
+}
+
 /* gdalwarp 3.6's automatic overview choice for an explicit target window. */
 static int choose_overview(GDALDatasetH src, void *tr, int dst_w, int dst_h)
 {
@@ -778,21 +805,21 @@ int ts_reader_tile(const ts_dataset *ds, const ts_read_opts *o, ts_raster *out, 
 
     CPLErrorReset();
     CPLPushErrorHandler(CPLQuietErrorHandler);
-    void *tr = GDALCreateGenImgProjTransformer2(e->h, dst, NULL);
+    /* Transformers are owned by the pool entries' TMS slots, except the one
+     * built for a decimated source (owned_tr). */
+    void *tr = entry_transformer(e, tc, dst, gt);
+    void *owned_tr = NULL;
     GDALDatasetH wrk = e->h;
     if (tr) {
         int ovr = choose_overview(e->h, tr, W, H);
         if (ovr >= 0) {
             pool_entry *oe = pool_get(ds, ovr, ctx);
-            /* The full-resolution entry may have been recycled by pool_get:
-             * only the handle is used from here on. */
-            if (!oe) {
-                GDALDestroyGenImgProjTransformer(tr);
-                tr = NULL;
-            } else {
+            /* The full-resolution entry (and its transformer) may have been
+             * recycled by pool_get: neither is used from here on. */
+            tr = NULL;
+            if (oe) {
                 wrk = oe->h;
-                GDALDestroyGenImgProjTransformer(tr);
-                tr = GDALCreateGenImgProjTransformer2(wrk, dst, NULL);
+                tr = entry_transformer(oe, tms_slot(oe, o->tms), dst, gt);
             }
         }
     }
@@ -817,8 +844,7 @@ int ts_reader_tile(const ts_dataset *ds, const ts_read_opts *o, ts_raster *out, 
                                 &o->deadline_s))) {
         void *tr2 = GDALCreateGenImgProjTransformer2(dec, dst, NULL);
         if (tr2) {
-            GDALDestroyGenImgProjTransformer(tr);
-            tr = tr2;
+            tr = owned_tr = tr2;
             wrk = dec;
             for (int i = 0; i < nb; i++)
                 src_bands[i] = i + 1;
@@ -829,7 +855,6 @@ int ts_reader_tile(const ts_dataset *ds, const ts_read_opts *o, ts_raster *out, 
         }
     }
     void *approx = GDALCreateApproxTransformer(GDALGenImgProjTransform, tr, 0.125);
-    GDALApproxTransformerOwnsSubtransformer(approx, TRUE);
 
     GDALWarpOptions *wo = GDALCreateWarpOptions();
     wo->hSrcDS = wrk;
@@ -888,6 +913,8 @@ int ts_reader_tile(const ts_dataset *ds, const ts_read_opts *o, ts_raster *out, 
     CPLPopErrorHandler();
     GDALDestroyWarpOptions(wo); /* also destroys nothing of the transformer */
     GDALDestroyApproxTransformer(approx);
+    if (owned_tr)
+        GDALDestroyGenImgProjTransformer(owned_tr);
     GDALClose(dst);
     if (dec)
         GDALClose(dec);
