@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <stdint.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <cpl_error.h>
 #include <cpl_vsi.h>
@@ -102,6 +104,43 @@ int ts_dataset_resolve_remote(const char *allowed_hosts, const char *url, ts_dat
     return 0;
 }
 
+/*
+ * realpath() costs one lstat per path component on every request, cache HITs
+ * included. Each worker thread remembers the last resolutions for a second;
+ * the file itself is still stat()ed every time, so a replaced file is seen at
+ * once (its size/mtime are part of the cache key). Only a symlink swapped
+ * inside the data root could be followed for up to that second, which needs
+ * write access to the root.
+ */
+#define RESOLVE_CACHE 32
+#define RESOLVE_TTL_NS 1000000000ull
+typedef struct resolved {
+    const char *root;
+    char url[256];
+    char real[512];
+    uint64_t at_ns;
+} resolved;
+static __thread resolved resolve_cache[RESOLVE_CACHE];
+static __thread unsigned resolve_next;
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int finish_resolve(const char *real, const char *url, ts_dataset *out, ts_ctx *ctx)
+{
+    struct stat st;
+    if (stat(real, &st) != 0 || !S_ISREG(st.st_mode))
+        return ts_ctx_error(ctx, TS_ENOT_FOUND, "dataset not found: %s", url);
+    snprintf(out->path, sizeof out->path, "%s", real);
+    out->size = (long long)st.st_size;
+    out->mtime_ns = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+    return 0;
+}
+
 int ts_dataset_resolve(const char *data_root, const char *url, ts_dataset *out, ts_ctx *ctx)
 {
     memset(out, 0, sizeof *out);
@@ -111,6 +150,14 @@ int ts_dataset_resolve(const char *data_root, const char *url, ts_dataset *out, 
         return ts_ctx_error(ctx, TS_EBAD_REQUEST, "url: longer than 1024 characters");
     if (is_virtual(url))
         return ts_ctx_error(ctx, TS_EFORBIDDEN, "url: only files under the data root can be served");
+
+    uint64_t now = mono_ns();
+    for (int i = 0; i < RESOLVE_CACHE; i++) {
+        resolved *r = &resolve_cache[i];
+        if (r->root == data_root && now - r->at_ns < RESOLVE_TTL_NS && strcmp(r->url, url) == 0 &&
+            strncmp(r->real, data_root, strlen(data_root)) == 0 && r->real[strlen(data_root)] == '/')
+            return finish_resolve(r->real, url, out, ctx);
+    }
 
     char joined[PATH_MAX * 2 + 2];
     if (url[0] == '/')
@@ -123,11 +170,13 @@ int ts_dataset_resolve(const char *data_root, const char *url, ts_dataset *out, 
      * cannot reveal which files exist elsewhere. */
     if (!realpath(joined, real) || strncmp(real, data_root, rl) != 0 || real[rl] != '/')
         return ts_ctx_error(ctx, TS_ENOT_FOUND, "dataset not found: %s", url);
-    struct stat st;
-    if (stat(real, &st) != 0 || !S_ISREG(st.st_mode))
-        return ts_ctx_error(ctx, TS_ENOT_FOUND, "dataset not found: %s", url);
-    snprintf(out->path, sizeof out->path, "%s", real);
-    out->size = (long long)st.st_size;
-    out->mtime_ns = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
-    return 0;
+    int rc = finish_resolve(real, url, out, ctx);
+    if (rc == 0 && strlen(url) < sizeof resolve_cache[0].url && strlen(real) < sizeof resolve_cache[0].real) {
+        resolved *r = &resolve_cache[resolve_next++ % RESOLVE_CACHE];
+        r->root = data_root;
+        strcpy(r->url, url);
+        strcpy(r->real, real);
+        r->at_ns = now;
+    }
+    return rc;
 }
