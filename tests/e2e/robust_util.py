@@ -46,7 +46,21 @@ def decode(fmt, body):
 
 
 def is_png(body):
-    return body[:8] == MAGIC["png"]
+    """A complete PNG: signature first, IEND chunk last (cheap enough for every response)."""
+    return body[:8] == MAGIC["png"] and body[-12:] == b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def asan_build(binary):
+    """True when the server binary is built with AddressSanitizer (slower: time bounds scale)."""
+    try:
+        out = subprocess.run(["ldd", binary], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "libasan" in out
+
+
+def time_scale(binary):
+    return 3.0 if asan_build(binary) else 1.0
 
 
 def json_detail(body):
@@ -146,7 +160,8 @@ class Load:
 class Redis:
     """A private redis-server on a free port (no persistence), controllable with redis-cli."""
 
-    def __init__(self):
+    def __init__(self, *extra):
+        self.extra = list(extra)
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="tessera-redis-")
         self.proc = None
@@ -159,7 +174,7 @@ class Redis:
     def start(self):
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.dir], stdout=subprocess.DEVNULL)
+             "--appendonly", "no", "--dir", self.dir] + self.extra, stdout=subprocess.DEVNULL)
         deadline = time.time() + 10
         while time.time() < deadline:
             if self.cli("PING", check=False).strip() == "PONG":
