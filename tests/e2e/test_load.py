@@ -5,6 +5,11 @@ fail; the server exits 0 at teardown (under ASan: no leak, no sanitizer report).
 
 Graceful restart: SIGTERM during a load run with Redis; what was answered is complete,
 and a new server on the same Redis serves every stored URL as a HIT equal to a fresh render.
+
+The 60 s soak, under ASan (fault phases follow at 30 s each):
+  cd tests/e2e && TESSERA_LOAD_SECONDS=60 TESSERA_BIN=$PWD/../../build-asan/tessera \
+      ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$PWD/../lsan.supp \
+      /usr/bin/python3 -m pytest -q -s test_load.py test_faults.py
 """
 import json
 import signal
