@@ -25,7 +25,7 @@
 typedef struct ts_dataset {
     char path[4096];
     long long size;
-    long long mtime_ns;
+    long long mtime_ns; /* change stamp: ctime (ns) mixed with the inode number */
 } ts_dataset;
 
 /* Resolve a user-supplied `url` against the data root: relative paths are

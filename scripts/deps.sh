@@ -7,7 +7,7 @@ set -euo pipefail
 BUILD_PKGS=(meson ninja-build pkg-config gcc libgdal-dev gdal-bin libproj-dev libmicrohttpd-dev
             libpng-dev libdeflate-dev zlib1g-dev libturbojpeg0-dev libjpeg62-turbo-dev libwebp-dev libhiredis-dev
             libjson-c-dev libxxhash-dev libmuparser-dev ca-certificates)
-TEST_PKGS=(redis-server python3 python3-pytest python3-gdal python3-numpy)
+TEST_PKGS=(redis-server python3 python3-pytest python3-gdal python3-numpy valgrind curl)
 
 pkgs=("${BUILD_PKGS[@]}")
 # Node.js may come from elsewhere (e.g. NodeSource, with npm bundled): Debian's

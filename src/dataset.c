@@ -2,6 +2,7 @@
 #include "ts_reader.h"
 
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,7 +138,13 @@ static int finish_resolve(const char *real, const char *url, ts_dataset *out, ts
         return ts_ctx_error(ctx, TS_ENOT_FOUND, "dataset not found: %s", url);
     snprintf(out->path, sizeof out->path, "%s", real);
     out->size = (long long)st.st_size;
-    out->mtime_ns = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+    /* The identity of the file's current bytes (cache keys, open handles).
+     * mtime alone misses a same-size replacement that keeps it (cp -p,
+     * rsync -t, tar x): the change time, which no tool can set, moves on
+     * every write and rename, and a file renamed over the old one is a new
+     * inode. So this "mtime" is the ctime mixed with the inode number. */
+    uint64_t ctime_ns = (uint64_t)st.st_ctim.tv_sec * 1000000000ull + (uint64_t)st.st_ctim.tv_nsec;
+    out->mtime_ns = (long long)(ctime_ns ^ ((uint64_t)st.st_ino * 0x9E3779B97F4A7C15ull));
     return 0;
 }
 

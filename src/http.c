@@ -133,6 +133,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp.content_type);
     for (size_t i = 0; i < resp.nheaders; i++)
         MHD_add_response_header(r, resp.headers[i].name, resp.headers[i].value);
+    /* Draining: keep-alive clients must leave (new connections are refused),
+     * or their next requests keep the drain busy until its timeout. */
+    if (h->app->draining)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     st->status = resp.status;
     st->bytes = resp.body_len;
     st->cache = resp.cache;

@@ -700,6 +700,46 @@ static int choose_overview(GDALDatasetH src, void *tr, int dst_w, int dst_h)
     return i;
 }
 
+/* GDAL warps from the source window at the chosen level's full resolution.
+ * Without an overview fine enough for the tile (a big GeoTIFF without
+ * overviews, at a low zoom) that window can be the whole raster: 10^12
+ * pixels for a 1,000,000 x 1,000,000 one, minutes of reading per tile.
+ * Reads are refused beyond this many samples (pixels x bands; about 1 to 3 s
+ * of decoding) unless they stay within 16 times the tile itself (a large
+ * tile of many bands read from a well-chosen overview). */
+#define MAX_READ_SAMPLES (256.0 * 1024 * 1024)
+
+/* Pixels of src's window that the dst_w x dst_h target maps to, clamped to
+ * the raster (0 when the transform fails everywhere). */
+static double source_window_pixels(GDALDatasetH src, void *tr, int dst_w, int dst_h)
+{
+    enum { N1 = 21, N = N1 * N1 };
+    double x[N], y[N], z[N];
+    int ok[N];
+    int k = 0;
+    for (int ix = 0; ix < N1; ix++)
+        for (int iy = 0; iy < N1; iy++, k++) {
+            x[k] = dst_w * (double)ix / (N1 - 1);
+            y[k] = dst_h * (double)iy / (N1 - 1);
+            z[k] = 0;
+        }
+    if (!GDALGenImgProjTransform(tr, TRUE, N, x, y, z, ok))
+        return 0;
+    double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
+    for (int i = 0; i < N; i++)
+        if (ok[i]) {
+            x0 = fmin(x0, x[i]);
+            x1 = fmax(x1, x[i]);
+            y0 = fmin(y0, y[i]);
+            y1 = fmax(y1, y[i]);
+        }
+    x0 = fmax(x0, 0);
+    y0 = fmax(y0, 0);
+    x1 = fmin(x1, GDALGetRasterXSize(src));
+    y1 = fmin(y1, GDALGetRasterYSize(src));
+    return x1 > x0 && y1 > y0 ? (x1 - x0) * (y1 - y0) : 0;
+}
+
 /* A MEM dataset whose bands write straight into caller buffers (no copy):
  * nbands data bands of type dt in `data` (band-sequential), then a Byte
  * alpha band in `alpha`. The data type matches the source's so that GDAL
@@ -832,6 +872,19 @@ int ts_reader_tile(const ts_dataset *ds, const ts_read_opts *o, ts_raster *out, 
             return -ctx->code;
         return gdal_error(ctx, TS_EUNPROCESSABLE,
                           "cannot transform the dataset's CRS to the TileMatrixSet's CRS");
+    }
+    double samples = source_window_pixels(wrk, tr, W, H) * nb;
+    if (samples > MAX_READ_SAMPLES && samples > 16.0 * W * H * nb) {
+        CPLPopErrorHandler();
+        GDALDestroyGenImgProjTransformer(tr);
+        GDALClose(dst);
+        free(typed);
+        ts_raster_free(out);
+        return ts_ctx_error(ctx, TS_EUNPROCESSABLE,
+                            "Tile(x=%ld, y=%ld, z=%d) would read %.0f million source pixels "
+                            "(limit %.0f million): the dataset has no overview for this zoom; "
+                            "zoom in or add overviews",
+                            o->x, o->y, o->z, samples / 1e6, MAX_READ_SAMPLES / 1e6);
     }
     int src_bands[TS_MAX_BANDS];
     memcpy(src_bands, bands, sizeof(int) * nb);

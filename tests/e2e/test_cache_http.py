@@ -96,7 +96,9 @@ def test_concurrent_misses_render_once(server, get, fixtures):
     # The others waited for that render (or, if libmicrohttpd queued them on a
     # busy thread, found its result stored): none rendered again.
     coalesced, hits = m["tessera_cache_coalesced_total"], m['tessera_cache_requests_total{outcome="hit"}']
-    assert coalesced >= 3 and coalesced + hits == 7, (coalesced, hits)
+    # How many coalesced depends on how libmicrohttpd spread the 8 connections over its
+    # threads: on a loaded machine (CI, two cores) (2, 5) is common; at least one did.
+    assert coalesced >= 1 and coalesced + hits == 7, (coalesced, hits)
     assert get(s.url + SLOW)[1]["X-Cache"] == "HIT"
 
 
