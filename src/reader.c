@@ -875,8 +875,7 @@ int ts_reader_tile(const ts_dataset *ds, const ts_read_opts *o, ts_raster *out, 
     }
     double samples = source_window_pixels(wrk, tr, W, H) * nb;
     if (samples > MAX_READ_SAMPLES && samples > 16.0 * W * H * nb) {
-        CPLPopErrorHandler();
-        GDALDestroyGenImgProjTransformer(tr);
+        CPLPopErrorHandler(); /* tr belongs to the pool entry */
         GDALClose(dst);
         free(typed);
         ts_raster_free(out);
