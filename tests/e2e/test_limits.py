@@ -34,33 +34,33 @@ def test_render_time_limit_answers_503_and_is_not_cached(server, get, fixtures):
 
 
 def test_full_render_queue_refuses_at_once_and_hits_keep_flowing(server, get, fixtures):
-    s = server(data_root=fixtures, args=["--threads", "8", "--max-renders", "1", "--render-queue", "1",
+    s = server(data_root=fixtures, args=["--threads", "8", "--max-renders", "1", "--render-queue", "0",
                                          "--render-queue-timeout-ms", "60000"])
     assert get(s.url + TILE)[0] == 200  # now cached
-    hit_times = []
+    busy_total = 0
+    for attempt in range(4):  # libmicrohttpd may happen to serialise a burst: retry it
+        def work(i):
+            if i == 7:  # a HIT in the middle of the overload
+                time.sleep(0.05)
+                return get(s.url + TILE)
+            # distinct keys, so coalescing cannot merge them
+            return get(s.url + SLOW + "&rescale=0,%d" % (1000 + 10 * attempt + i), timeout=120)
 
-    def work(i):
-        if i == 7:  # a HIT in the middle of the overload
-            time.sleep(0.05)
-            t0 = time.monotonic()
-            r = get(s.url + TILE)
-            hit_times.append(time.monotonic() - t0)
-            return r
-        # distinct keys, so coalescing cannot merge them
-        return get(s.url + SLOW + "&rescale=0,%d" % (1000 + i), timeout=120)
-
-    res = concurrently(8, work)
-    slow = res[:7]
-    ok = [r for r in slow if r[0] == 200]
-    busy = [r for r in slow if r[0] == 503]
-    assert len(ok) + len(busy) == 7
-    assert len(ok) >= 2 and len(busy) >= 1, [r[0] for r in slow]
-    for st, h, body in busy:
-        assert h["Retry-After"] == "1" and "busy" in json.loads(body)["detail"]
-    for st, h, body in ok:
-        assert body[:4] == b"\x89PNG"
-    assert res[7][0] == 200 and res[7][1]["X-Cache"] == "HIT"
-    assert metrics(s, get)['tessera_rejected_total{reason="overload"}'] == len(busy)
+        res = concurrently(8, work)
+        slow = res[:7]
+        ok = [r for r in slow if r[0] == 200]
+        busy = [r for r in slow if r[0] == 503]
+        assert len(ok) + len(busy) == 7 and len(ok) >= 1, [r[0] for r in slow]
+        for st, h, body in busy:
+            assert h["Retry-After"] == "1" and "busy" in json.loads(body)["detail"]
+        for st, h, body in ok:
+            assert body[:4] == b"\x89PNG"
+        assert res[7][0] == 200 and res[7][1]["X-Cache"] == "HIT"
+        busy_total += len(busy)
+        if busy:
+            break
+    assert busy_total >= 1, "overlapping renders past the single slot were never refused"
+    assert metrics(s, get)['tessera_rejected_total{reason="overload"}'] == busy_total
 
 
 def test_render_queue_wait_is_bounded(server, get, fixtures):
