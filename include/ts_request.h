@@ -75,7 +75,8 @@ const char *ts_resp_header(const ts_response *resp, const char *name);
 void ts_resp_set_body(ts_response *resp, int status, const char *content_type, ts_blob *body);
 /* {"detail": "..."} with the given status; the detail is JSON-escaped. */
 void ts_resp_error(ts_response *resp, int status, const char *detail);
-/* JSON-escape s into buf (without quotes). */
+/* JSON-escape s into buf (without quotes); bytes that do not start well-formed
+ * UTF-8 become \ufffd, so the result is always valid JSON text. */
 int ts_json_escape(ts_buf *buf, const char *s);
 const char *ts_cache_outcome_name(ts_cache_outcome o);
 

@@ -140,8 +140,8 @@ static enum op op_of(const char *tok)
 
 static const char *const op_names[] = {"gamma", "sigmoidal", "saturation"};
 static const char *const op_usage[] = {"gamma <bands> <g>, e.g. 'gamma RGB 1.5'",
-                                       "sigmoidal <bands> <contrast> <bias>, e.g. "
-                                       "'sigmoidal RGB 10 0.3'",
+                                       ("sigmoidal <bands> <contrast> <bias>, e.g. "
+                                        "'sigmoidal RGB 10 0.3'"),
                                        "saturation <proportion>, e.g. 'saturation 1.2'"};
 
 static bool parse_number(const char *tok, double *out)

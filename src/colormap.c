@@ -412,14 +412,22 @@ done:
     return rc;
 }
 
+/* json-c reads integer literals with strtoll/strtoull and keeps the
+ * saturated value when they overflow, so 1e30 written as digits would arrive
+ * as UINT64_MAX or INT64_MIN: refuse those like an overflowing float. Values
+ * between INT64_MAX and UINT64_MAX are stored exactly as uint64, which
+ * json_object_get_int64 would clamp; json_object_get_double reads both. */
 static bool json_number(json_object *v, double *out)
 {
-    if (json_object_is_type(v, json_type_int))
-        *out = (double)json_object_get_int64(v);
-    else if (json_object_is_type(v, json_type_double))
+    if (json_object_is_type(v, json_type_int)) {
+        if (json_object_get_int64(v) == INT64_MIN || json_object_get_uint64(v) == UINT64_MAX)
+            return false;
         *out = json_object_get_double(v);
-    else
+    } else if (json_object_is_type(v, json_type_double)) {
+        *out = json_object_get_double(v);
+    } else {
         return false;
+    }
     return isfinite(*out);
 }
 
@@ -493,7 +501,8 @@ static int parse_intervals(json_object *root, ts_colormap **out, ts_ctx *ctx)
             !json_number(json_object_array_get_idx(range, 0), &lo) ||
             !json_number(json_object_array_get_idx(range, 1), &hi)) {
             rc = ts_ctx_error(ctx, TS_EBAD_REQUEST,
-                              "colormap: %s must be [[min, max], colour] with finite numbers",
+                              "colormap: %s must be [[min, max], colour] with finite numbers "
+                              "(integers within 64 bits)",
                               where);
             goto fail;
         }

@@ -105,6 +105,42 @@ void ts_resp_set_body(ts_response *resp, int status, const char *content_type, t
     resp->body_len = body ? body->size : 0;
 }
 
+/* Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlong
+ * forms, no surrogates, nothing above U+10FFFF), or 0 when it is not one. */
+static size_t utf8_len(const unsigned char *p)
+{
+    unsigned char c = p[0];
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xbf; /* allowed range of the second byte */
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        if (c == 0xe0)
+            lo = 0xa0; /* overlong */
+        else if (c == 0xed)
+            hi = 0x9f; /* surrogates */
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        if (c == 0xf0)
+            lo = 0x90; /* overlong */
+        else if (c == 0xf4)
+            hi = 0x8f; /* above U+10FFFF */
+    } else {
+        return 0;
+    }
+    if (p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++) /* a NUL stops here: it is not a continuation byte */
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    return n;
+}
+
+/* Details echo request values, which may hold any byte after percent
+ * decoding (and messages may cut a character in half). JSON text must be
+ * UTF-8, so each byte that does not start a well-formed sequence becomes
+ * U+FFFD instead of making the whole body unparsable for strict clients. */
 int ts_json_escape(ts_buf *buf, const char *s)
 {
     int rc = 0;
@@ -116,10 +152,19 @@ int ts_json_escape(ts_buf *buf, const char *s)
         case '\r': rc = ts_buf_append(buf, "\\r", 2); break;
         case '\t': rc = ts_buf_append(buf, "\\t", 2); break;
         default:
-            if (*p < 0x20)
+            if (*p < 0x20) {
                 rc = ts_buf_appendf(buf, "\\u%04x", *p);
-            else
+            } else if (*p < 0x80) {
                 rc = ts_buf_append(buf, p, 1);
+            } else {
+                size_t n = utf8_len(p);
+                if (n) {
+                    rc = ts_buf_append(buf, p, n);
+                    p += n - 1;
+                } else {
+                    rc = ts_buf_append(buf, "\\ufffd", 6);
+                }
+            }
         }
     }
     return rc;

@@ -379,6 +379,8 @@ static int parse_vmw(json_object *arr, ts_tile_matrix *m, ts_vmw *out, const cha
                      ts_ctx *ctx)
 {
     size_t n = json_object_array_length(arr);
+    if (n == 0)
+        return 0; /* and out may be NULL: nothing to sort */
     for (size_t j = 0; j < n; j++) {
         json_object *v = json_object_array_get_idx(arr, j), *f;
         char w[160];
@@ -599,8 +601,9 @@ static int parse_doc(ts_tms *tms, json_object *root, ts_ctx *ctx)
     size_t used = 0;
     for (size_t i = 0; i < n; i++) {
         size_t k = 0;
+        /* No set-wide vmw array when no matrix has one (NULL + 0 is UB). */
         if (parse_matrix(json_object_array_get_idx(arr, i), i, swapped, &tms->matrices[i],
-                         tms->vmw + used, &k, ctx) < 0)
+                         tms->vmw ? tms->vmw + used : NULL, &k, ctx) < 0)
             return -TS_EUNPROCESSABLE;
         if (k) {
             tms->matrices[i].vmw = tms->vmw + used;

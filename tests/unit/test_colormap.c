@@ -352,6 +352,15 @@ static void json_intervals(void)
     CHECK_RGBA(out + 8, 4, 4, 4, 255);
     CHECK_RGBA(out + 12, 0, 0, 0, 0); /* float32(1e300) is inf, excluded as max */
     ts_colormap_free(cm);
+
+    /* Integer bounds past INT64_MAX (found by fuzz_colormap): json-c holds
+     * them as uint64, which must not be clamped to INT64_MAX. */
+    cm = parse_ok("[[[0, 10000000000000000000], [5, 5, 5]]]");
+    CHECK(cm != NULL);
+    float big[] = {9.5e18f};
+    CHECK_INT(ts_colormap_apply(cm, big, NULL, 1, out), 0);
+    CHECK_RGBA(out, 5, 5, 5, 255);
+    ts_colormap_free(cm);
 }
 
 static void json_errors(void)
@@ -413,6 +422,9 @@ static void json_errors(void)
         "[[[0, 1], [1, 2, 3]], 5]",
         "[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]",
         "{\"1\": [1, 2, 3e999]}",
+        /* Beyond 64 bits json-c saturates integer literals: refused. */
+        "[[[30, 222222222222222222222222222240], [0, 0, 255]]]",
+        "[[[-100000000000000000000000, 0], [0, 0, 255]]]",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         ts_ctx ctx;

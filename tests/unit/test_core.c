@@ -81,5 +81,31 @@ static void error_body_is_escaped_json(void)
     ts_resp_clear(&resp);
 }
 
+/* Found by fuzz_request: a percent-decoded %FF echoed in a detail made the
+ * error body invalid JSON (JSON text is UTF-8). */
+static void json_escape_keeps_utf8_valid(void)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x97\xba", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x97\xba"},
+        {"a\xff" "b", "a\\ufffd" "b"},
+        {"\xc3", "\\ufffd"},                      /* cut at the end */
+        {"\xe2\x82", "\\ufffd\\ufffd"},              /* cut, then a lone continuation */
+        {"\xc0\xaf", "\\ufffd\\ufffd"},              /* overlong '/' */
+        {"\xed\xa0\x80", "\\ufffd\\ufffd\\ufffd"},      /* surrogate */
+        {"\xf4\x90\x80\x80", "\\ufffd\\ufffd\\ufffd\\ufffd"}, /* above U+10FFFF */
+        {"\x01\"\\", "\\u0001\\\"\\\\"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ts_buf b = {0};
+        CHECK_INT(ts_json_escape(&b, cases[i].in), 0);
+        CHECK_INT(ts_buf_append(&b, "", 1), 0);
+        CHECK_STR((char *)b.data, cases[i].out);
+        ts_buf_free(&b);
+    }
+}
+
 TS_TEST_MAIN(TEST(error_map), TEST(ctx_first_error_wins), TEST(blob_refcount), TEST(buf_grows),
-             TEST(query_repeated_and_case), TEST(error_body_is_escaped_json))
+             TEST(query_repeated_and_case), TEST(error_body_is_escaped_json),
+             TEST(json_escape_keeps_utf8_valid))
