@@ -62,13 +62,20 @@ typedef struct worker {
     int id;
     int pass;
     size_t done, bytes, failed;
-    double seconds;
+    double seconds, cpu_seconds;
 } worker;
 
 static double now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
@@ -178,7 +185,7 @@ static void *run(void *arg)
 
     for (int pass = 0; pass < passes; pass++) {
         size_t done = 0, bytes = 0, failed = 0;
-        double t0 = now_s();
+        double t0 = now_s(), c0 = cpu_s();
         size_t lo = ntiles * (size_t)w->id / (size_t)nthreads;
         size_t hi = ntiles * (size_t)(w->id + 1) / (size_t)nthreads;
         for (size_t i = lo; i < hi; i++) {
@@ -227,6 +234,7 @@ static void *run(void *arg)
             bytes += len;
         }
         w->seconds = now_s() - t0;
+        w->cpu_seconds = cpu_s() - c0;
         w->done = done;
         w->bytes = bytes;
         w->failed = failed;
@@ -234,6 +242,7 @@ static void *run(void *arg)
         if (pass == 0 && passes > 1) {
             /* Keep the cold pass's figures in the upper half of the struct. */
             w[nthreads].seconds = w->seconds;
+            w[nthreads].cpu_seconds = w->cpu_seconds;
             w[nthreads].done = done;
             w[nthreads].bytes = bytes;
             w[nthreads].failed = failed;
@@ -267,13 +276,15 @@ static int load_tiles(const char *path)
     return ntiles ? 0 : -1;
 }
 
-static void summarise(const worker *w, double *secs, size_t *done, size_t *bytes, size_t *failed)
+static void summarise(const worker *w, double *secs, double *cpu, size_t *done, size_t *bytes,
+                      size_t *failed)
 {
-    *secs = 0;
+    *secs = *cpu = 0;
     *done = *bytes = *failed = 0;
     for (int i = 0; i < nthreads; i++) {
         if (w[i].seconds > *secs)
             *secs = w[i].seconds; /* wall time: the slowest thread */
+        *cpu += w[i].cpu_seconds;
         *done += w[i].done;
         *bytes += w[i].bytes;
         *failed += w[i].failed;
@@ -333,20 +344,21 @@ int main(int argc, char **argv)
     for (int i = 0; i < nthreads; i++)
         pthread_join(th[i], NULL);
 
-    double secs, csecs;
+    double secs, csecs, cpu, ccpu;
     size_t done, bytes, failed, cdone, cbytes, cfailed;
-    summarise(w, &secs, &done, &bytes, &failed);
-    summarise(w + nthreads, &csecs, &cdone, &cbytes, &cfailed);
+    summarise(w, &secs, &cpu, &done, &bytes, &failed);
+    summarise(w + nthreads, &csecs, &ccpu, &cdone, &cbytes, &cfailed);
     if (passes == 1) {
         csecs = secs;
         cdone = done;
     }
     printf("{\"format\": \"%s\", \"threads\": %d, \"tiles\": %zu, \"failed\": %zu, "
            "\"seconds\": %.4f, \"tiles_per_s\": %.2f, \"ms_per_tile\": %.4f, "
-           "\"ms_per_tile_per_thread\": %.4f, \"avg_bytes\": %.0f, "
+           "\"ms_per_tile_per_thread\": %.4f, \"cpu_ms_per_tile\": %.4f, \"avg_bytes\": %.0f, "
            "\"cold_tiles_per_s\": %.2f}\n",
            fmt_name, nthreads, done, failed, secs, secs > 0 ? done / secs : 0,
            done ? secs * 1000 / done : 0, done ? secs * 1000 * nthreads / done : 0,
+           done ? cpu * 1000 / done : 0,
            done ? (double)bytes / done : 0, csecs > 0 ? cdone / csecs : 0);
     free(w);
     free(th);
