@@ -136,7 +136,10 @@ def test_idle_and_slow_connections_are_cut_and_do_not_block(server, get, fixture
 def test_connections_per_ip_cap(server, get, fixtures):
     s = server(data_root=fixtures, args=["--max-connections-per-ip", "2"])
     held = [socket.create_connection(("127.0.0.1", s.port)) for _ in range(2)]
-    time.sleep(0.2)
+    for c in held:  # a keep-alive request on each: both are surely accepted and counted
+        c.settimeout(10)
+        c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert c.recv(4096).startswith(b"HTTP/1.1 200")
     extra = socket.create_connection(("127.0.0.1", s.port))
     extra.settimeout(3)
     try:
