@@ -239,6 +239,9 @@ class Bench:
         res["rps"] = res["requests"] / (res["duration_us"] / 1e6)
         res["errors_total"] = sum(res["errors"].values())
         res["raw"] = out
+        self.nwrk = getattr(self, "nwrk", 0) + 1
+        with open(os.path.join(self.work, "wrk-%02d-%d.txt" % (self.nwrk, port)), "w") as f:
+            f.write(" ".join(argv) + "\n" + out)
         return res
 
     def measure(self, proc, urls, threads, conns, duration):
