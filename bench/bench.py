@@ -120,6 +120,19 @@ def cpu_seconds(pid):
         return None
 
 
+def idle_cores(seconds=0.5):
+    """Cores idle over a short window (from /proc/stat): what the machine's
+    other work leaves for the next scenario."""
+    def read():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return v[3] + v[4], sum(v)  # idle + iowait, total
+    i0, t0 = read()
+    time.sleep(seconds)
+    i1, t1 = read()
+    return CORES * (i1 - i0) / max(t1 - t0, 1)
+
+
 def proc_status(pid):
     """VmRSS and VmHWM in MiB from /proc/<pid>/status."""
     out = {}
@@ -149,6 +162,7 @@ class Bench:
         self.dur = a.duration
         self.lua = os.path.join(HERE, "urls.lua")
         self.load = {}  # scenario: 1-minute load average before and after
+        self.idle = {}  # scenario: idle cores just before it
 
     # -- server -------------------------------------------------------------
 
@@ -225,6 +239,9 @@ class Bench:
         res["rps"] = res["requests"] / (res["duration_us"] / 1e6)
         res["errors_total"] = sum(res["errors"].values())
         res["raw"] = out
+        self.nwrk = getattr(self, "nwrk", 0) + 1
+        with open(os.path.join(self.work, "wrk-%02d-%d.txt" % (self.nwrk, port)), "w") as f:
+            f.write(" ".join(argv) + "\n" + out)
         return res
 
     def measure(self, proc, urls, threads, conns, duration):
@@ -277,7 +294,7 @@ class Bench:
 
     def run_startup(self):
         tile = "/tiles/WebMercatorQuad/%d/%d/%d.jpg?url=aerial.tif" % self.tiles["aerial.tif"][0]
-        health, first_tile = [], []
+        health, first_tile, ntms = [], [], None
         n = self.a.starts
         for i in range(n):
             port = free_port()
@@ -536,6 +553,7 @@ class Bench:
         for sc in order:
             ts = time.monotonic()
             load0 = os.getloadavg()[0]
+            self.idle[sc] = round(idle_cores(), 2)
             print("bench: %s ..." % sc, file=sys.stderr, flush=True)
             try:
                 if sc.startswith("miss-"):
@@ -550,8 +568,9 @@ class Bench:
                 self.errors.append("%s: %s" % (sc, e))
                 self.results.setdefault(sc, {})["error"] = str(e)
             self.load[sc] = [round(load0, 2), round(os.getloadavg()[0], 2)]
-            print("bench: %s done in %.1f s (load average %.1f -> %.1f)" % (
-                sc, time.monotonic() - ts, *self.load[sc]), file=sys.stderr, flush=True)
+            print("bench: %s done in %.1f s (load average %.1f -> %.1f, %.2f of %d cores idle before)" % (
+                sc, time.monotonic() - ts, *self.load[sc], self.idle[sc], CORES), file=sys.stderr,
+                flush=True)
         self.stop_miss()
         self.elapsed = time.monotonic() - t0
 
@@ -708,9 +727,11 @@ def report(b, a):
     rs = R.get("rss")
     if rs and rs.get("rss_after_fill_mb"):
         row(scenario="rss fill", value=rs["fill_rps"], unit="req/s", peak_rss_mb=rs["hwm_after_fill_mb"],
-            notes="%d distinct keys into a %d MiB memory cache: RSS %.0f MiB, %s entries, %s evictions" % (
-                rs["fill_requests"], rs["budget_mb"], rs["rss_after_fill_mb"],
-                g(rs, "cache_after_fill", "entries"), g(rs, "cache_after_fill", "evictions")))
+            notes="%d distinct keys into a %d MiB memory cache: RSS %.0f MiB (%.0f at start), %s entries "
+                  "holding %.0f MiB, %s evictions" % (
+                rs["fill_requests"], rs["budget_mb"], rs["rss_after_fill_mb"], rs["rss_start_mb"],
+                g(rs, "cache_after_fill", "entries"), (g(rs, "cache_after_fill", "bytes") or 0) / 2**20,
+                g(rs, "cache_after_fill", "evictions")))
         row(scenario="rss soak", value=(rs.get("soak_requests") or 0) / max(rs["soak_seconds"], 1),
             unit="req/s", peak_rss_mb=rs["hwm_end_mb"],
             notes="%d s of further distinct keys: RSS %.0f -> %.0f MiB (growth %+.1f MiB)" % (
@@ -755,13 +776,24 @@ def report(b, a):
     target("hit-memory p99 <= 5 ms at 32 conns", p99, 5.0, None if p99 is None else p99 <= 5.0)
     x = ratio(g(R, "hit-redis", "rps"), g(hm, "rps"))
     target("hit-redis >= 0.5x hit-memory", x, 0.5, None if x is None else x >= 0.5)
+    def starved(r, threads):
+        c = g(r, "cpu_cores_used")
+        if c is not None and c < 0.8 * threads:
+            return "; machine busy: the server got %.2f of its %d threads' cores" % (c, threads)
+        return ""
+
     x = ratio(g(R, "miss-jpeg", "rps"), floor_tps("jpeg"))
     target("miss-jpeg >= 0.8x floor-render x cores", x, 0.8, None if x is None else x >= 0.8,
-           "%s tiles/s vs %s x %d" % (fmt(g(R, "miss-jpeg", "rps")), fmt(g(fr, "jpeg", "tiles_per_s")), CORES))
+           "%s tiles/s vs %s x %d; CPU per tile: floor %s ms, server %s ms%s" % (
+               fmt(g(R, "miss-jpeg", "rps")), fmt(g(fr, "jpeg", "tiles_per_s")), CORES,
+               fmt(g(fr, "jpeg", "cpu_ms_per_tile"), 2), fmt(g(R, "miss-jpeg", "cpu_ms_per_req"), 2),
+               starved(R.get("miss-jpeg"), CORES)))
     t1, t2 = g(sc, "threads1", "rps"), g(sc, "threads2", "rps")
     x = ratio(t2, t1)
     target("MISS jpeg 2 threads >= 1.8x 1 thread", x, 1.8, None if x is None else x >= 1.8,
-           "%s vs %s tiles/s" % (fmt(t2), fmt(t1)))
+           "%s vs %s tiles/s; CPU per tile %s vs %s ms%s" % (
+               fmt(t2), fmt(t1), fmt(g(sc, "threads2", "cpu_ms_per_req"), 2),
+               fmt(g(sc, "threads1", "cpu_ms_per_req"), 2), starved(sc.get("threads2"), 2)))
     if rs and rs.get("rss_after_fill_mb"):
         peak = max(rs["hwm_end_mb"], rs["hwm_after_fill_mb"])
         keys = rs["fill_requests"]
@@ -812,6 +844,7 @@ def report(b, a):
                     "fill_keys": a.fill_keys, "starts": a.starts, "cache_mb": a.cache_mb},
         "elapsed_s": b.elapsed,
         "loadavg_1m_per_scenario": b.load,
+        "idle_cores_before_scenario": b.idle,
         "urls": {k: count_lines(v) for k, v in b.urls.items()},
         "scenarios": strip_raw(R),
         "table": rows,
