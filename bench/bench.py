@@ -465,6 +465,7 @@ class Bench:
         budget = self.a.cache_mb
         s = self.server("rss", "--cache-endpoint", "memory://", "--cache-memory-mb", str(budget))
         samples = []
+        wp = None
         try:
             base = proc_status(s.pid)
             n = self.a.fill_keys
@@ -510,6 +511,9 @@ class Bench:
             end = proc_status(s.pid)
             stats_end = cache_stats(s.port)
         finally:
+            if wp is not None and wp.poll() is None:
+                wp.kill()
+                wp.wait()
             s.stop()
         rss = [v for _, v in samples if v]
         # Growth: the last quarter's mean against the first quarter's (after the fill).

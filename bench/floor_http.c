@@ -23,9 +23,8 @@ static size_t body_len;
 static const char *mime = "image/jpeg";
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     (void)cls;
     (void)url;
@@ -66,7 +65,8 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--size") == 0 && i + 1 < argc)
             size = (size_t)atol(argv[++i]);
         else {
-            fprintf(stderr, "usage: floor_http --port N [--threads N] (--file PATH | --size BYTES)\n");
+            fprintf(stderr,
+                    "usage: floor_http --port N [--threads N] (--file PATH | --size BYTES)\n");
             return 2;
         }
     }
@@ -106,19 +106,15 @@ int main(int argc, char **argv)
 
     struct MHD_Daemon *d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC | MHD_USE_ERROR_LOG,
-        (uint16_t)port, NULL, NULL, on_request, NULL,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
-        MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-        MHD_OPTION_END);
+        (uint16_t)port, NULL, NULL, on_request, NULL, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)threads, MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_LISTENING_ADDRESS_REUSE,
+        1u, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "floor_http: cannot listen on port %d\n", port);
         return 1;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    printf("listening on %d with %d threads, %zu bytes\n", di ? di->port : port, threads,
-           body_len);
+    printf("listening on %d with %d threads, %zu bytes\n", di ? di->port : port, threads, body_len);
     fflush(stdout);
     int sig;
     sigwait(&set, &sig);

@@ -111,8 +111,8 @@ static int warp_tile(GDALDatasetH src, OGRSpatialReferenceH wm, const tile *t, G
                      int nb, void *data, uint8_t *alpha)
 {
     double size = 2 * WM_ORIGIN / (double)(1L << t->z);
-    double gt[6] = {-WM_ORIGIN + t->x * size, size / TILE, 0, WM_ORIGIN - t->y * size, 0,
-                    -size / TILE};
+    double gt[6] = {-WM_ORIGIN + t->x * size, size / TILE, 0,
+                    WM_ORIGIN - t->y * size,  0,           -size / TILE};
     int dsz = GDALGetDataTypeSizeBytes(dt);
     memset(data, 0, (size_t)TILE * TILE * nb * dsz);
     memset(alpha, 0, (size_t)TILE * TILE);
@@ -205,8 +205,8 @@ static void *run(void *arg)
                     len = l;
             } else if (format == F_PNG || format == F_WEBP) {
                 ts_image img = {TILE, TILE, 3, TILE * 3, data};
-                if (ts_encode(format == F_PNG ? TS_FMT_PNG : TS_FMT_WEBP, &img, NULL, &out,
-                              &ctx) == 0)
+                if (ts_encode(format == F_PNG ? TS_FMT_PNG : TS_FMT_WEBP, &img, NULL, &out, &ctx) ==
+                    0)
                     len = out->size;
             } else {
                 const float *f = data;
@@ -327,7 +327,8 @@ int main(int argc, char **argv)
         return 2;
     }
     if (!dataset || !tiles_path || nthreads < 1 || passes < 1 || load_tiles(tiles_path) < 0) {
-        fprintf(stderr, "floor_render: need --dataset, a non-empty --tiles file, threads/passes >= 1\n");
+        fprintf(stderr,
+                "floor_render: need --dataset, a non-empty --tiles file, threads/passes >= 1\n");
         return 2;
     }
     GDALAllRegister();
@@ -358,8 +359,8 @@ int main(int argc, char **argv)
            "\"cold_tiles_per_s\": %.2f}\n",
            fmt_name, nthreads, done, failed, secs, secs > 0 ? done / secs : 0,
            done ? secs * 1000 / done : 0, done ? secs * 1000 * nthreads / done : 0,
-           done ? cpu * 1000 / done : 0,
-           done ? (double)bytes / done : 0, csecs > 0 ? cdone / csecs : 0);
+           done ? cpu * 1000 / done : 0, done ? (double)bytes / done : 0,
+           csecs > 0 ? cdone / csecs : 0);
     free(w);
     free(th);
     free(tiles);
