@@ -7,7 +7,9 @@ set -euo pipefail
 BUILD_PKGS=(meson ninja-build pkg-config gcc libgdal-dev gdal-bin libproj-dev libmicrohttpd-dev
             libpng-dev libdeflate-dev zlib1g-dev libturbojpeg0-dev libjpeg62-turbo-dev libwebp-dev libhiredis-dev
             libjson-c-dev libxxhash-dev libmuparser-dev ca-certificates)
-TEST_PKGS=(redis-server python3 python3-pytest python3-gdal python3-numpy)
+# clang + libFuzzer/sanitizer runtimes + llvm-symbolizer: tests/fuzz/run.sh (CI runs it).
+TEST_PKGS=(redis-server python3 python3-pytest python3-gdal python3-numpy
+           clang libclang-rt-14-dev llvm-14)
 
 pkgs=("${BUILD_PKGS[@]}")
 # Node.js may come from elsewhere (e.g. NodeSource, with npm bundled): Debian's
