@@ -26,13 +26,14 @@
 #include <ogr_srs_api.h>
 
 #include <ftw.h>
+#include <limits.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 static ts_config cfg;
 static ts_app app;
-static char root[] = "/tmp/tessera-fuzz-XXXXXX";
+static char root[512]; /* $TMPDIR/tessera-fuzz-XXXXXX */
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -98,7 +99,7 @@ static void make_dataset(const char *path, int w, int h, int bands, GDALDataType
 
 static void write_file(const char *dir, const char *name, const char *text)
 {
-    char path[600];
+    char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     FILE *f = fopen(path, "w");
     if (!f || fputs(text, f) < 0 || fclose(f) != 0)
@@ -125,7 +126,7 @@ static void count_markup(const char *s, size_t n, size_t *lt, size_t *quot, size
 
 static void copy_page(struct page *pg, const char *dst_dir)
 {
-    char path[600];
+    char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", TS_DEFAULT_WEB_DIR, pg->name);
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -154,6 +155,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
+    /* run.sh points TMPDIR at its own work directory, which it removes even
+     * when a crash skips remove_root(). */
+    const char *tmp = getenv("TMPDIR");
+    snprintf(root, sizeof root, "%s/tessera-fuzz-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
     if (!mkdtemp(root))
         abort();
     static const char *const dirs[] = {"data", "data/sub", "outside", "web", "web/node_modules",
@@ -161,7 +166,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
                                        "web/node_modules/maplibre-gl/dist",
                                        "web/node_modules/leaflet", "web/node_modules/leaflet/dist",
                                        "web/node_modules/leaflet/dist/images"};
-    char path[600];
+    char path[PATH_MAX];
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
         sub(path, sizeof path, dirs[i]);
         if (mkdir(path, 0700) != 0)
@@ -190,12 +195,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     sub(path, sizeof path, "outside/x.tif");
     make_dataset(path, 16, 16, 1, GDT_Float32, "EPSG:4326", gt_a, 0);
     CPLPopErrorHandler();
-    char link[600];
+    char link[PATH_MAX];
     sub(link, sizeof link, "data/link.tif");
     if (symlink("../outside/x.tif", link) != 0)
         abort();
 
-    char data_root[700], web_dir[700];
+    char data_root[PATH_MAX + 16], web_dir[PATH_MAX + 16];
     snprintf(data_root, sizeof data_root, "--data-root=%s/data", root);
     snprintf(web_dir, sizeof web_dir, "--web-dir=%s/web", root);
     char *args[] = {data_root,

@@ -5,8 +5,9 @@
  * out-of-range tiles and NaN/infinite points. For matrices of sane size a
  * tile's centre must map back to the tile.
  *
- * GDAL resolves the document's CRS; network and file lookups are disabled
- * in LLVMFuzzerInitialize so a fuzzed "crs" cannot reach outside.
+ * GDAL resolves the document's CRS. OSRSetFromUserInput also accepts URLs
+ * (and file names, read-only); LLVMFuzzerInitialize sends any HTTP fetch to a
+ * closed local port so a fuzzed "crs" never waits on the network.
  */
 #include "fuzz_common.h"
 #include "ts_tms.h"

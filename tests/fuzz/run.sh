@@ -35,11 +35,14 @@ fail_all() {
 
 command -v clang >/dev/null 2>&1 || fail_all "clang not found (scripts/deps.sh --test installs it)"
 if [[ ! -f "$build/build.ninja" ]]; then
+    setup_log="$(mktemp /tmp/tessera-fuzz-setup.XXXXXX)"
     CC=clang meson setup "$build" -Dfuzzing=true -Db_lundef=false -Dbuildtype=debug \
-        >"/tmp/tessera-fuzz-setup.$$.log" 2>&1 || {
-        tail -20 "/tmp/tessera-fuzz-setup.$$.log"
+        >"$setup_log" 2>&1 || {
+        tail -20 "$setup_log"
+        rm -f "$setup_log"
         fail_all "meson setup failed"
     }
+    rm -f "$setup_log"
 fi
 exes=()
 for t in "${targets[@]}"; do exes+=("tests/fuzz/fuzz_$t"); done
@@ -67,7 +70,7 @@ for t in "${targets[@]}"; do
     dict=()
     [[ -f "tests/fuzz/dict/$t.dict" ]] && dict=("-dict=tests/fuzz/dict/$t.dict")
     log="$work/$t.log"
-    "$exe" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+    TMPDIR="$work" "$exe" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
         -artifact_prefix="$work/art-$t/" "${dict[@]}" "$corpus" >"$log" 2>&1
     rc=$?
     after=$(find "$corpus" -type f | wc -l)
