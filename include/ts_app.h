@@ -23,6 +23,9 @@ typedef struct ts_app {
     struct ts_metrics *metrics;
     struct ts_slots *slots;         /* render slots (ts_limits.h) */
     struct ts_ratelimit *ratelimit; /* NULL when rate limiting is off */
+    double rate_burst;              /* token bucket size in use */
+    int route_metric[32];           /* routes[i] -> its metrics label index */
+    int metric_unmatched;           /* label index of requests no route matched */
     char data_root[PATH_MAX];       /* realpath of cfg->data_root */
     char default_dataset[PATH_MAX]; /* realpath, "" when there is none */
     int threads;

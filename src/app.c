@@ -102,14 +102,20 @@ int ts_app_init(ts_app *app, const ts_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "cannot create the metrics");
         return -1;
     }
+    /* Resolved once, so a request's label is an array read, not a name search. */
+    _Static_assert(sizeof routes / sizeof routes[0] <= sizeof app->route_metric / sizeof app->route_metric[0],
+                   "route_metric is too small for the routing table");
+    for (size_t i = 0; i < app->nroutes; i++)
+        app->route_metric[i] = ts_metrics_route_index(app->metrics, routes[i].name);
+    app->metric_unmatched = ts_metrics_route_index(app->metrics, NULL);
     int slots = cfg->max_renders > 0 ? (int)cfg->max_renders : app->threads;
     if (!(app->slots = ts_slots_create(slots, (int)cfg->render_queue))) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
     if (cfg->rate_limit > 0) {
-        double burst = cfg->rate_burst > 0 ? (double)cfg->rate_burst : 2.0 * (double)cfg->rate_limit;
-        if (!(app->ratelimit = ts_ratelimit_create((double)cfg->rate_limit, burst))) {
+        app->rate_burst = cfg->rate_burst > 0 ? (double)cfg->rate_burst : 2.0 * (double)cfg->rate_limit;
+        if (!(app->ratelimit = ts_ratelimit_create((double)cfg->rate_limit, app->rate_burst))) {
             snprintf(err, errlen, "out of memory");
             return -1;
         }
@@ -238,9 +244,7 @@ static int rate_limited(ts_app *app, const ts_request *req, const ts_route *rout
     client_id(app, req, who, sizeof who);
     double wait = 1;
     bool ok;
-    int shared = ts_cache_rate_take(app->cache, who, (double)app->cfg->rate_limit,
-                                    app->cfg->rate_burst > 0 ? (double)app->cfg->rate_burst
-                                                             : 2.0 * (double)app->cfg->rate_limit);
+    int shared = ts_cache_rate_take(app->cache, who, (double)app->cfg->rate_limit, app->rate_burst);
     if (shared >= 0) /* the instances' shared bucket in Redis */
         ok = shared == 1;
     else /* no shared store, or it failed: this instance's own bucket */
@@ -295,7 +299,7 @@ void ts_app_handle(ts_app *app, const ts_request *req, ts_response *resp)
         resp->status = 304;
     }
     ts_metrics_request(app->metrics,
-                       ts_metrics_route_index(app->metrics, m.route ? m.route->name : NULL),
+                       m.route ? app->route_metric[m.route - app->routes] : app->metric_unmatched,
                        resp->status, ts_now_s() - t0);
 }
 

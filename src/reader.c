@@ -525,23 +525,11 @@ int ts_reader_io_resampling_parse(const char *name, int *alg)
     return -1;
 }
 
-/*
- * `resampling` (rio-tiler's io resampling): when the tile is coarser than the
- * source level gdalwarp picked, first decimate the source window to about the
- * tile's resolution with GDAL's RasterIO resampling (as rio-tiler reads a
- * native-resolution WarpedVRT with out_shape), then let the warp kernel
- * (`reproject`) map that onto the tile grid. Returns a MEM dataset holding
- * the selected bands (1..nb), then the alpha band when the source has one,
- * with the source's nodata and per-dataset mask; NULL when no decimation is
- * needed or possible (GCP-only sources, upsampling).
- */
-static GDALDatasetH decimated_source(GDALDatasetH src, void *tr, int dst_w, int dst_h,
-                                     const int *bands, int nb, int alpha_band, int alg,
-                                     const double *deadline)
+/* The source pixel window (x0, y0, x1, y1, unclamped) that a dst_w x dst_h
+ * target maps to, from a 21x21 grid through the transformer. Shared by the
+ * read budget and the `resampling` decimation. -1 when nothing maps. */
+static int source_window(void *tr, int dst_w, int dst_h, double win[4])
 {
-    double sgt[6];
-    if (GDALGetGeoTransform(src, sgt) != CE_None || sgt[2] != 0 || sgt[4] != 0)
-        return NULL;
     enum { N1 = 21, N = N1 * N1 };
     double x[N], y[N], z[N];
     int ok[N];
@@ -553,17 +541,37 @@ static GDALDatasetH decimated_source(GDALDatasetH src, void *tr, int dst_w, int 
             z[k] = 0;
         }
     if (!GDALGenImgProjTransform(tr, TRUE, N, x, y, z, ok))
-        return NULL;
-    double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
+        return -1;
+    win[0] = win[1] = INFINITY;
+    win[2] = win[3] = -INFINITY;
     for (int i = 0; i < N; i++)
         if (ok[i]) {
-            x0 = fmin(x0, x[i]);
-            x1 = fmax(x1, x[i]);
-            y0 = fmin(y0, y[i]);
-            y1 = fmax(y1, y[i]);
+            win[0] = fmin(win[0], x[i]);
+            win[1] = fmin(win[1], y[i]);
+            win[2] = fmax(win[2], x[i]);
+            win[3] = fmax(win[3], y[i]);
         }
-    if (!(x1 > x0 && y1 > y0))
+    return win[2] > win[0] && win[3] > win[1] ? 0 : -1;
+}
+
+/*
+ * `resampling` (rio-tiler's io resampling): when the tile is coarser than the
+ * source level gdalwarp picked, first decimate the source window to about the
+ * tile's resolution with GDAL's RasterIO resampling (as rio-tiler reads a
+ * native-resolution WarpedVRT with out_shape), then let the warp kernel
+ * (`reproject`) map that onto the tile grid. Returns a MEM dataset holding
+ * the selected bands (1..nb), then the alpha band when the source has one,
+ * with the source's nodata and per-dataset mask; NULL when no decimation is
+ * needed or possible (GCP-only sources, upsampling).
+ */
+static GDALDatasetH decimated_source(GDALDatasetH src, const double win[4], int dst_w, int dst_h,
+                                     const int *bands, int nb, int alpha_band, int alg,
+                                     const double *deadline)
+{
+    double sgt[6];
+    if (GDALGetGeoTransform(src, sgt) != CE_None || sgt[2] != 0 || sgt[4] != 0)
         return NULL;
+    double x0 = win[0], y0 = win[1], x1 = win[2], y1 = win[3];
     double ratio = fmax((x1 - x0) / dst_w, (y1 - y0) / dst_h);
     if (!(ratio > 1.0))
         return NULL;
@@ -709,37 +717,6 @@ static int choose_overview(GDALDatasetH src, void *tr, int dst_w, int dst_h)
  * tile of many bands read from a well-chosen overview). */
 #define MAX_READ_SAMPLES (256.0 * 1024 * 1024)
 
-/* Pixels of src's window that the dst_w x dst_h target maps to, clamped to
- * the raster (0 when the transform fails everywhere). */
-static double source_window_pixels(GDALDatasetH src, void *tr, int dst_w, int dst_h)
-{
-    enum { N1 = 21, N = N1 * N1 };
-    double x[N], y[N], z[N];
-    int ok[N];
-    int k = 0;
-    for (int ix = 0; ix < N1; ix++)
-        for (int iy = 0; iy < N1; iy++, k++) {
-            x[k] = dst_w * (double)ix / (N1 - 1);
-            y[k] = dst_h * (double)iy / (N1 - 1);
-            z[k] = 0;
-        }
-    if (!GDALGenImgProjTransform(tr, TRUE, N, x, y, z, ok))
-        return 0;
-    double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
-    for (int i = 0; i < N; i++)
-        if (ok[i]) {
-            x0 = fmin(x0, x[i]);
-            x1 = fmax(x1, x[i]);
-            y0 = fmin(y0, y[i]);
-            y1 = fmax(y1, y[i]);
-        }
-    x0 = fmax(x0, 0);
-    y0 = fmax(y0, 0);
-    x1 = fmin(x1, GDALGetRasterXSize(src));
-    y1 = fmin(y1, GDALGetRasterYSize(src));
-    return x1 > x0 && y1 > y0 ? (x1 - x0) * (y1 - y0) : 0;
-}
-
 /* A MEM dataset whose bands write straight into caller buffers (no copy):
  * nbands data bands of type dt in `data` (band-sequential), then a Byte
  * alpha band in `alpha`. The data type matches the source's so that GDAL
@@ -873,7 +850,15 @@ int ts_reader_tile(const ts_dataset *ds, const ts_read_opts *o, ts_raster *out, 
         return gdal_error(ctx, TS_EUNPROCESSABLE,
                           "cannot transform the dataset's CRS to the TileMatrixSet's CRS");
     }
-    double samples = source_window_pixels(wrk, tr, W, H) * nb;
+    /* One window estimate for the read budget and the decimation. */
+    double win[4];
+    bool have_win = source_window(tr, W, H, win) == 0;
+    double samples = 0;
+    if (have_win) {
+        double cw = fmin(win[2], GDALGetRasterXSize(wrk)) - fmax(win[0], 0);
+        double ch = fmin(win[3], GDALGetRasterYSize(wrk)) - fmax(win[1], 0);
+        samples = cw > 0 && ch > 0 ? cw * ch * nb : 0;
+    }
     if (samples > MAX_READ_SAMPLES && samples > 16.0 * W * H * nb) {
         CPLPopErrorHandler(); /* tr belongs to the pool entry */
         GDALClose(dst);
@@ -891,8 +876,8 @@ int ts_reader_tile(const ts_dataset *ds, const ts_read_opts *o, ts_raster *out, 
     int src_alpha = GDALGetRasterColorInterpretation(GDALGetRasterBand(wrk, nsrc)) == GCI_AlphaBand &&
                     nsrc > 1 ? nsrc : 0;
     GDALDatasetH dec = NULL;
-    if (o->resampling != 0 &&
-        (dec = decimated_source(wrk, tr, W, H, bands, nb, src_alpha, o->resampling,
+    if (o->resampling != 0 && have_win &&
+        (dec = decimated_source(wrk, win, W, H, bands, nb, src_alpha, o->resampling,
                                 &o->deadline_s))) {
         void *tr2 = GDALCreateGenImgProjTransformer2(dec, dst, NULL);
         if (tr2) {
