@@ -52,6 +52,10 @@ struct ts_cache_backend {
 
 /* Backends. clock may be NULL (ts_now_ns). */
 ts_cache_backend *ts_cache_memory_create(size_t max_bytes, ts_clock_fn clock, void *clock_ud);
+/* At most max_shards shards (rounded down to a power of two): fewer, larger
+ * shards keep LRU closer to global for few, large values. */
+ts_cache_backend *ts_cache_memory_create_sharded(size_t max_bytes, unsigned max_shards,
+                                                 ts_clock_fn clock, void *clock_ud);
 /* endpoint: redis://[[user]:password@]host[:port][/db][?timeout=ms&connect_timeout=ms]
  * or unix:///path.sock[?db=N&password=...&timeout=ms]. A malformed endpoint
  * returns NULL with ctx set; an unreachable server does not (see docs/cache.md). */

@@ -320,6 +320,12 @@ static void mem_destroy(ts_cache_backend *b)
 
 ts_cache_backend *ts_cache_memory_create(size_t max_bytes, ts_clock_fn clock, void *clock_ud)
 {
+    return ts_cache_memory_create_sharded(max_bytes, MAX_SHARDS, clock, clock_ud);
+}
+
+ts_cache_backend *ts_cache_memory_create_sharded(size_t max_bytes, unsigned max_shards,
+                                                 ts_clock_fn clock, void *clock_ud)
+{
     membackend *m = calloc(1, sizeof *m);
     if (!m)
         return NULL;
@@ -332,7 +338,9 @@ ts_cache_backend *ts_cache_memory_create(size_t max_bytes, ts_clock_fn clock, vo
     m->clock = clock ? clock : default_clock;
     m->clock_ud = clock ? clock_ud : NULL;
     m->nshards = 1;
-    while (m->nshards < MAX_SHARDS && max_bytes / (m->nshards * 2) >= MIN_SHARD_BYTES)
+    if (max_shards > MAX_SHARDS)
+        max_shards = MAX_SHARDS;
+    while (m->nshards < max_shards && max_bytes / (m->nshards * 2) >= MIN_SHARD_BYTES)
         m->nshards *= 2;
 
     size_t sz = sizeof(shard) * m->nshards;

@@ -1,5 +1,7 @@
 /* Prometheus metrics: fixed arrays of relaxed atomics (see ts_metrics.h). */
 #include "ts_metrics.h"
+
+#include "ts_blockcache.h"
 #include "ts_cache.h"
 
 #include <stdio.h>
@@ -215,6 +217,21 @@ int ts_metrics_render(const ts_metrics *m, const ts_cache_stats *cs, ts_buf *out
                              cs->hits, cs->misses, cs->bypasses, cs->coalesced, cs->errors,
                              cs->stores, cs->evictions, cs->entries, cs->bytes);
     }
+    ts_blockcache_stats bs;
+    ts_blockcache_get_stats(&bs);
+    rc |= ts_buf_appendf(out,
+                         "# HELP tessera_block_cache_requests_total Decoded source blocks looked up in "
+                         "the store shared by all worker threads, by outcome (a miss decodes).\n"
+                         "# TYPE tessera_block_cache_requests_total counter\n"
+                         "tessera_block_cache_requests_total{outcome=\"hit\"} %lld\n"
+                         "tessera_block_cache_requests_total{outcome=\"miss\"} %lld\n"
+                         "# HELP tessera_block_cache_evictions_total Decoded blocks evicted for space.\n"
+                         "# TYPE tessera_block_cache_evictions_total counter\n"
+                         "tessera_block_cache_evictions_total %lld\n"
+                         "# HELP tessera_block_cache_bytes Bytes of decoded blocks held (budget: "
+                         "--gdal-cache-mb).\n"
+                         "# TYPE tessera_block_cache_bytes gauge\ntessera_block_cache_bytes %lld\n",
+                         bs.hits, bs.misses, bs.evictions, bs.bytes);
     rc |= ts_buf_appendf(out, "# HELP tessera_uptime_seconds Seconds since start.\n"
                               "# TYPE tessera_uptime_seconds gauge\ntessera_uptime_seconds %.3f\n",
                          ts_now_s() - m->started);

@@ -1,6 +1,8 @@
 /* GDAL dataset pool, metadata and tile warping (see ts_reader.h). */
 #include "ts_reader.h"
 
+#include "ts_blockcache.h"
+
 #include <cpl_conv.h>
 #include <cpl_error.h>
 #include <cpl_string.h>
@@ -51,6 +53,10 @@ typedef struct pool_entry {
 typedef struct srs_entry {
     const ts_tms *tms;
     OGRSpatialReferenceH srs;
+    /* Where the poles land in the TMS CRS (for the shared-block path). */
+    int poles_state; /* 0 = not computed, 1 = pole[] valid, -1 = unknown */
+    int npoles;
+    double pole[2][2];
 } srs_entry;
 
 typedef struct thread_pool {
@@ -90,7 +96,14 @@ static void pool_destroy(void *p)
 static void global_init_once(void)
 {
     GDALAllRegister();
-    GDALSetCacheMax64((GIntBig)global_cache_mb * 1024 * 1024);
+    /* Tiles read through the shared block store (below) use GDAL's own
+     * cache only as a staging area while a block is decoded; the other
+     * paths (resampling decimation, per-dataset masks, huge blocks) still
+     * read through it, per handle. */
+    long gdal_mb = global_cache_mb / 4 > 16 ? global_cache_mb / 4 : 16;
+    GDALSetCacheMax64((GIntBig)gdal_mb * 1024 * 1024);
+    if (ts_blockcache_init((size_t)global_cache_mb * 1024 * 1024) < 0)
+        GDALSetCacheMax64((GIntBig)global_cache_mb * 1024 * 1024);
     /* COGs are self-contained: listing the directory for sidecar files on
      * every open costs a syscall storm in folders of thousands of files. */
     CPLSetConfigOption("GDAL_DISABLE_READDIR_ON_OPEN", "EMPTY_DIR");
@@ -224,6 +237,55 @@ static OGRSpatialReferenceH tms_srs(const ts_tms *tms, ts_ctx *ctx)
     tp->srs[free_slot].tms = tms;
     tp->srs[free_slot].srs = srs;
     return srs;
+}
+
+/* The TMS CRS coordinates of the points near the poles that GDAL's warper
+ * checks (GDALWarpOperation::Initialize, +/-89.9999 degrees): when one falls
+ * inside a tile, the warper samples its source window from the source side
+ * too, which can read beyond the window our 21x21 grid estimates. -1 when
+ * the poles cannot be placed (then every tile is treated as polar). */
+static int tms_poles(const ts_tms *tms, const double (**pole)[2], int *npoles)
+{
+    thread_pool *tp = get_pool();
+    srs_entry *se = NULL;
+    for (int i = 0; tp && i < POOL_TMS; i++)
+        if (tp->srs[i].tms == tms)
+            se = &tp->srs[i];
+    if (!se || !se->srs)
+        return -1;
+    if (se->poles_state == 0) {
+        se->poles_state = -1;
+        OGRSpatialReferenceH ll = OSRNewSpatialReference(NULL);
+        if (ll && OSRImportFromEPSG(ll, 4326) == OGRERR_NONE) {
+            OSRSetAxisMappingStrategy(ll, OAMS_TRADITIONAL_GIS_ORDER);
+            CPLPushErrorHandler(CPLQuietErrorHandler);
+            OGRCoordinateTransformationH ct = OCTNewCoordinateTransformation(ll, se->srs);
+            if (ct) {
+                double x[2] = {0, 0}, y[2] = {-89.9999, 89.9999}, z[2] = {0, 0};
+                int ok[2] = {0, 0};
+                OCTTransformEx(ct, 2, x, y, z, ok);
+                se->npoles = 0;
+                for (int i = 0; i < 2; i++)
+                    if (ok[i] && isfinite(x[i]) && isfinite(y[i])) {
+                        se->pole[se->npoles][0] = x[i];
+                        se->pole[se->npoles][1] = y[i];
+                        se->npoles++;
+                    }
+                /* A pole that does not transform cannot be located. */
+                if (se->npoles == 2)
+                    se->poles_state = 1;
+                OCTDestroyCoordinateTransformation(ct);
+            }
+            CPLPopErrorHandler();
+        }
+        if (ll)
+            OSRDestroySpatialReference(ll);
+    }
+    if (se->poles_state < 0)
+        return -1;
+    *pole = (const double (*)[2])se->pole;
+    *npoles = se->npoles;
+    return 0;
 }
 
 static void dtype_range(GDALDataType t, double *lo, double *hi)
@@ -528,7 +590,7 @@ int ts_reader_io_resampling_parse(const char *name, int *alg)
 /* The source pixel window (x0, y0, x1, y1, unclamped) that a dst_w x dst_h
  * target maps to, from a 21x21 grid through the transformer. Shared by the
  * read budget and the `resampling` decimation. -1 when nothing maps. */
-static int source_window(void *tr, int dst_w, int dst_h, double win[4])
+static int source_window(void *tr, int dst_w, int dst_h, double win[4], int *failed)
 {
     enum { N1 = 21, N = N1 * N1 };
     double x[N], y[N], z[N];
@@ -544,8 +606,11 @@ static int source_window(void *tr, int dst_w, int dst_h, double win[4])
         return -1;
     win[0] = win[1] = INFINITY;
     win[2] = win[3] = -INFINITY;
+    *failed = 0;
     for (int i = 0; i < N; i++)
-        if (ok[i]) {
+        if (!ok[i] || !isfinite(x[i]) || !isfinite(y[i]))
+            (*failed)++;
+        else {
             win[0] = fmin(win[0], x[i]);
             win[1] = fmin(win[1], y[i]);
             win[2] = fmax(win[2], x[i]);
@@ -648,6 +713,180 @@ static GDALDatasetH decimated_source(GDALDatasetH src, const double win[4], int 
 fail:
     GDALClose(mem);
     return NULL;
+}
+
+/* Copies the window (x0, y0, w, h) of band `bandno` of `src` into dst (rows
+ * of w pixels) block by block through the shared store, decoding on this
+ * thread's handle the blocks no worker has decoded yet. key holds the file
+ * version and level (klen bytes) with room for the block address after it. */
+static int read_band_window(GDALDatasetH src, int bandno, char *key, size_t klen, int x0, int y0,
+                            int w, int h, unsigned char *dst, const double *deadline)
+{
+    GDALRasterBandH b = GDALGetRasterBand(src, bandno);
+    GDALDataType dt = GDALGetRasterDataType(b);
+    int dts = GDALGetDataTypeSizeBytes(dt);
+    int bw = 0, bh = 0;
+    GDALGetBlockSize(b, &bw, &bh);
+    int X = GDALGetRasterBandXSize(b), Y = GDALGetRasterBandYSize(b);
+    if (bw < 1 || bh < 1)
+        return -1;
+    for (int by = y0 / bh; by <= (y0 + h - 1) / bh; by++)
+        for (int bx = x0 / bw; bx <= (x0 + w - 1) / bw; bx++) {
+            if (*deadline > 0 && mono_now() > *deadline)
+                return -1;
+            int addr[3] = {bandno, bx, by};
+            memcpy(key + klen, addr, sizeof addr);
+            int cw = bw < X - bx * bw ? bw : X - bx * bw;
+            int ch = bh < Y - by * bh ? bh : Y - by * bh;
+            ts_blob *blk = ts_blockcache_get(key, klen + sizeof addr);
+            if (!blk) {
+                blk = ts_blob_new((size_t)cw * ch * dts);
+                if (!blk)
+                    return -1;
+                if (GDALRasterIO(b, GF_Read, bx * bw, by * bh, cw, ch, blk->data, cw, ch, dt, 0,
+                                 0) != CE_None) {
+                    ts_blob_unref(blk);
+                    return -1;
+                }
+                ts_blockcache_put(key, klen + sizeof addr, blk);
+            }
+            int ix0 = x0 > bx * bw ? x0 : bx * bw;
+            int ix1 = x0 + w < bx * bw + cw ? x0 + w : bx * bw + cw;
+            int iy0 = y0 > by * bh ? y0 : by * bh;
+            int iy1 = y0 + h < by * bh + ch ? y0 + h : by * bh + ch;
+            for (int r = iy0; r < iy1; r++)
+                memcpy(dst + ((size_t)(r - y0) * w + (ix0 - x0)) * dts,
+                       blk->data + ((size_t)(r - by * bh) * cw + (ix0 - bx * bw)) * dts,
+                       (size_t)(ix1 - ix0) * dts);
+            ts_blob_unref(blk);
+        }
+    return 0;
+}
+
+/* Largest window buffer read through the shared store; bigger reads (low
+ * zooms without overviews) go through GDAL in the warper's chunks. */
+#define MAX_SHARED_WINDOW_BYTES ((size_t)64 * 1024 * 1024)
+
+/*
+ * The tile's source through the shared block store: the window the warper
+ * will read, plus a margin, copied from shared blocks into one buffer
+ * (*buf_out, freed by the caller after the warp), presented as a MEM
+ * dataset of the level's full size whose bands point into that buffer. The
+ * warper then sees the same raster size, bands, nodata and alpha as the
+ * GTiff handle and keeps the same transformer, so its pixels are the direct
+ * path's, while the blocks it needed were inflated once for all threads.
+ *
+ * MEM addresses pixel (x, y) at DATAPOINTER + y * LINEOFFSET + x *
+ * PIXELOFFSET; the warper reads only its source window
+ * (GDALWarpOperation::ComputeSourceWindow: the tile's edge points through
+ * the approximate transformer, plus the kernel radius scaled by the
+ * downsampling ratio, plus 10 pixels when a point fails; the whole width
+ * or height once it covers 90% of it). The buffer covers the 21x21-point
+ * window of the exact transformer plus 16 pixels plus four times the ratio
+ * (whole rows/columns past 85%), and the cases where the warper samples more widely are
+ * sent down the direct path instead: a grid point that fails to transform,
+ * and a pole inside the tile. NULL when this path does not apply.
+ */
+static GDALDatasetH shared_source(const pool_entry *we, GDALDatasetH src, const double win[4],
+                                  int dst_w, int dst_h, const int *bands, int nb, int alpha_band,
+                                  const double *deadline, void **buf_out)
+{
+    *buf_out = NULL;
+    GDALRasterBandH b1 = GDALGetRasterBand(src, bands[0]);
+    int mflags = GDALGetMaskFlags(b1);
+    /* A per-dataset mask band would need a full-size MEM mask. */
+    if ((mflags & GMF_PER_DATASET) && !(mflags & GMF_ALPHA))
+        return NULL;
+    if ((mflags & GMF_ALPHA) && !alpha_band)
+        return NULL;
+    int X = GDALGetRasterXSize(src), Y = GDALGetRasterYSize(src);
+    double ratio = fmax(fmax((win[2] - win[0]) / dst_w, (win[3] - win[1]) / dst_h), 1.0);
+    double m = 16 + ceil(4 * ratio);
+    double fx0 = fmax(0, floor(win[0]) - m), fy0 = fmax(0, floor(win[1]) - m);
+    double fx1 = fmin(X, ceil(win[2]) + m), fy1 = fmin(Y, ceil(win[3]) + m);
+    /* The warper reads whole rows or columns once its window spans 90% of
+     * them (for antimeridian seams); 85% leaves room for its approximation. */
+    if (fmin(X, ceil(win[2])) - fmax(0, floor(win[0])) > 0.85 * X) {
+        fx0 = 0;
+        fx1 = X;
+    }
+    if (fmin(Y, ceil(win[3])) - fmax(0, floor(win[1])) > 0.85 * Y) {
+        fy0 = 0;
+        fy1 = Y;
+    }
+    if (!(fx1 > fx0 && fy1 > fy0))
+        return NULL;
+    int wx0 = (int)fx0, wy0 = (int)fy0, ww = (int)(fx1 - fx0), wh = (int)(fy1 - fy0);
+
+    int total = nb + (alpha_band ? 1 : 0);
+    int srcb[TS_MAX_BANDS + 1];
+    size_t off[TS_MAX_BANDS + 2];
+    off[0] = 0;
+    for (int i = 0; i < total; i++) {
+        srcb[i] = i < nb ? bands[i] : alpha_band;
+        GDALRasterBandH b = GDALGetRasterBand(src, srcb[i]);
+        int dts = GDALGetDataTypeSizeBytes(GDALGetRasterDataType(b));
+        int bw = 0, bh = 0;
+        GDALGetBlockSize(b, &bw, &bh);
+        if ((size_t)bw * bh * dts > ts_blockcache_max_block_bytes())
+            return NULL;
+        off[i + 1] = off[i] + (size_t)ww * wh * dts;
+        if (off[i + 1] > MAX_SHARED_WINDOW_BYTES)
+            return NULL;
+    }
+    unsigned char *buf = malloc(off[total]);
+    if (!buf)
+        return NULL;
+    /* Key: path, NUL, size, change stamp, level; then band and block. */
+    char key[sizeof we->path + 64];
+    size_t plen = strlen(we->path) + 1;
+    size_t klen = plen;
+    memcpy(key, we->path, plen);
+    memcpy(key + klen, &we->size, sizeof we->size);
+    klen += sizeof we->size;
+    memcpy(key + klen, &we->mtime_ns, sizeof we->mtime_ns);
+    klen += sizeof we->mtime_ns;
+    memcpy(key + klen, &we->ovr, sizeof we->ovr);
+    klen += sizeof we->ovr;
+    for (int i = 0; i < total; i++)
+        if (read_band_window(src, srcb[i], key, klen, wx0, wy0, ww, wh, buf + off[i],
+                             deadline) < 0) {
+            free(buf);
+            return NULL;
+        }
+
+    GDALDatasetH mem = GDALCreate(GDALGetDriverByName("MEM"), "", X, Y, 0, GDT_Byte, NULL);
+    if (!mem) {
+        free(buf);
+        return NULL;
+    }
+    for (int i = 0; i < total; i++) {
+        GDALRasterBandH sb = GDALGetRasterBand(src, srcb[i]);
+        GDALDataType dt = GDALGetRasterDataType(sb);
+        int dts = GDALGetDataTypeSizeBytes(dt);
+        /* Integer arithmetic: the origin lies before the buffer, and only
+         * MEM's reads inside the window ever dereference it. */
+        uintptr_t origin = (uintptr_t)(buf + off[i]) -
+                           ((uintptr_t)wy0 * (uintptr_t)ww + (uintptr_t)wx0) * (uintptr_t)dts;
+        char o1[64], o2[48], o3[48];
+        snprintf(o1, sizeof o1, "DATAPOINTER=%p", (void *)origin);
+        snprintf(o2, sizeof o2, "PIXELOFFSET=%d", dts);
+        snprintf(o3, sizeof o3, "LINEOFFSET=%lld", (long long)ww * dts);
+        char *opts[] = {o1, o2, o3, NULL};
+        if (GDALAddBand(mem, dt, opts) != CE_None) {
+            GDALClose(mem);
+            free(buf);
+            return NULL;
+        }
+        GDALRasterBandH mb = GDALGetRasterBand(mem, i + 1);
+        int has = 0;
+        double nd = GDALGetRasterNoDataValue(sb, &has);
+        if (has)
+            GDALSetRasterNoDataValue(mb, nd);
+        GDALSetRasterColorInterpretation(mb, GDALGetRasterColorInterpretation(sb));
+    }
+    *buf_out = buf;
+    return mem;
 }
 
 /* The entry's transformer to the TMS of `tc`, moved onto this tile's grid.
@@ -827,6 +1066,7 @@ int ts_reader_tile(const ts_dataset *ds, const ts_read_opts *o, ts_raster *out, 
     void *tr = entry_transformer(e, tc, dst, gt);
     void *owned_tr = NULL;
     GDALDatasetH wrk = e->h;
+    const pool_entry *we = e; /* the entry wrk belongs to */
     if (tr) {
         int ovr = choose_overview(e->h, tr, W, H);
         if (ovr >= 0) {
@@ -834,8 +1074,10 @@ int ts_reader_tile(const ts_dataset *ds, const ts_read_opts *o, ts_raster *out, 
             /* The full-resolution entry (and its transformer) may have been
              * recycled by pool_get: neither is used from here on. */
             tr = NULL;
+            we = NULL;
             if (oe) {
                 wrk = oe->h;
+                we = oe;
                 tr = entry_transformer(oe, tms_slot(oe, o->tms), dst, gt);
             }
         }
@@ -852,7 +1094,8 @@ int ts_reader_tile(const ts_dataset *ds, const ts_read_opts *o, ts_raster *out, 
     }
     /* One window estimate for the read budget and the decimation. */
     double win[4];
-    bool have_win = source_window(tr, W, H, win) == 0;
+    int win_failed = 0;
+    bool have_win = source_window(tr, W, H, win, &win_failed) == 0;
     double samples = 0;
     if (have_win) {
         double cw = fmin(win[2], GDALGetRasterXSize(wrk)) - fmax(win[0], 0);
@@ -889,6 +1132,27 @@ int ts_reader_tile(const ts_dataset *ds, const ts_read_opts *o, ts_raster *out, 
         } else {
             GDALClose(dec);
             dec = NULL;
+        }
+    }
+    void *shared_buf = NULL;
+    GDALDatasetH shared = NULL;
+    if (!dec && have_win && win_failed == 0 && we && ts_blockcache_enabled()) {
+        const double(*pole)[2] = NULL;
+        int npoles = 0;
+        bool polar = tms_poles(o->tms, &pole, &npoles) < 0;
+        /* A quarter tile of slack: the warper places the poles through the
+         * source's own datum, not WGS84. */
+        double mx = gt[1] * (W / 4 + 1), my = -gt[5] * (H / 4 + 1);
+        for (int i = 0; i < npoles && !polar; i++)
+            polar = pole[i][0] >= gt[0] - mx && pole[i][0] <= gt[0] + gt[1] * W + mx &&
+                    pole[i][1] <= gt[3] + my && pole[i][1] >= gt[3] + gt[5] * H - my;
+        if (!polar &&
+            (shared = shared_source(we, wrk, win, W, H, src_bands, nb, src_alpha,
+                                    &o->deadline_s, &shared_buf))) {
+            wrk = shared;
+            for (int i = 0; i < nb; i++)
+                src_bands[i] = i + 1;
+            src_alpha = src_alpha ? nb + 1 : 0;
         }
     }
     void *approx = GDALCreateApproxTransformer(GDALGenImgProjTransform, tr, 0.125);
@@ -955,6 +1219,9 @@ int ts_reader_tile(const ts_dataset *ds, const ts_read_opts *o, ts_raster *out, 
     GDALClose(dst);
     if (dec)
         GDALClose(dec);
+    if (shared)
+        GDALClose(shared);
+    free(shared_buf);
     if (err != CE_None) {
         free(typed);
         ts_raster_free(out);
