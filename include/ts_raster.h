@@ -25,6 +25,11 @@ typedef struct ts_raster {
     double dtype_min, dtype_max;
     /* Buffer pixels around the tile that algorithms may consume. */
     int buffer;
+    /* The same samples as bytes (layout as data) when they are untouched
+     * Byte source samples, so that an 8-bit tile is interleaved without a
+     * float round trip; NULL otherwise. Only the reader sets it: a raster
+     * derived from another (expression, algorithm) starts without one. */
+    uint8_t *bytes;
 } ts_raster;
 
 /* Allocate data and mask (mask all valid). Returns 0 or -TS_ENOMEM. */

@@ -29,5 +29,6 @@ void ts_raster_free(ts_raster *r)
 {
     TS_FREE(r->data);
     TS_FREE(r->mask);
+    TS_FREE(r->bytes);
     r->width = r->height = r->bands = 0;
 }

@@ -242,7 +242,7 @@ static OGRSpatialReferenceH tms_srs(const ts_tms *tms, ts_ctx *ctx)
 /* The TMS CRS coordinates of the points near the poles that GDAL's warper
  * checks (GDALWarpOperation::Initialize, +/-89.9999 degrees): when one falls
  * inside a tile, the warper samples its source window from the source side
- * too, which can read beyond the window our 21x21 grid estimates. -1 when
+ * too, which can read beyond the window source_window() estimates. -1 when
  * the poles cannot be placed (then every tile is treated as polar). */
 static int tms_poles(const ts_tms *tms, const double (**pole)[2], int *npoles)
 {
@@ -588,20 +588,31 @@ int ts_reader_io_resampling_parse(const char *name, int *alg)
 }
 
 /* The source pixel window (x0, y0, x1, y1, unclamped) that a dst_w x dst_h
- * target maps to, from a 21x21 grid through the transformer. Shared by the
+ * target maps to, from sample points through the exact transformer. Shared by the
  * read budget and the `resampling` decimation. -1 when nothing maps. */
 static int source_window(void *tr, int dst_w, int dst_h, double win[4], int *failed)
 {
-    enum { N1 = 21, N = N1 * N1 };
+    /* The warper's own edge points (21 per edge, ComputeSourceWindow's
+     * default SAMPLE_STEPS), plus a 7x7 interior grid for transforms whose
+     * extremes are not on the edges. */
+    enum { E = 21, G = 7, N = 4 * E + G * G };
     double x[N], y[N], z[N];
     int ok[N];
     int k = 0;
-    for (int ix = 0; ix < N1; ix++)
-        for (int iy = 0; iy < N1; iy++, k++) {
-            x[k] = dst_w * (double)ix / (N1 - 1);
-            y[k] = dst_h * (double)iy / (N1 - 1);
-            z[k] = 0;
+    for (int i = 0; i < E; i++) {
+        double t = (double)i / (E - 1);
+        double ex[4] = {t * dst_w, t * dst_w, 0, dst_w}, ey[4] = {0, dst_h, t * dst_h, t * dst_h};
+        for (int e = 0; e < 4; e++, k++) {
+            x[k] = ex[e];
+            y[k] = ey[e];
         }
+    }
+    for (int ix = 1; ix <= G; ix++)
+        for (int iy = 1; iy <= G; iy++, k++) {
+            x[k] = dst_w * (double)ix / (G + 1);
+            y[k] = dst_h * (double)iy / (G + 1);
+        }
+    memset(z, 0, sizeof z);
     if (!GDALGenImgProjTransform(tr, TRUE, N, x, y, z, ok))
         return -1;
     win[0] = win[1] = INFINITY;
@@ -781,8 +792,8 @@ static int read_band_window(GDALDatasetH src, int bandno, char *key, size_t klen
  * (GDALWarpOperation::ComputeSourceWindow: the tile's edge points through
  * the approximate transformer, plus the kernel radius scaled by the
  * downsampling ratio, plus 10 pixels when a point fails; the whole width
- * or height once it covers 90% of it). The buffer covers the 21x21-point
- * window of the exact transformer plus 16 pixels plus four times the ratio
+ * or height once it covers 90% of it). The buffer covers the
+ * window of source_window()'s points plus 16 pixels plus four times the ratio
  * (whole rows/columns past 85%), and the cases where the warper samples more widely are
  * sent down the direct path instead: a grid point that fails to transform,
  * and a pole inside the tile. NULL when this path does not apply.
@@ -887,6 +898,12 @@ static GDALDatasetH shared_source(const pool_entry *we, GDALDatasetH src, const 
     }
     *buf_out = buf;
     return mem;
+}
+
+static int approx_no_probe(void *arg, int dst_to_src, int n, double *x, double *y, double *z,
+                           int *ok)
+{
+    return GDALApproxTransform(arg, dst_to_src, n, x, y, z, ok);
 }
 
 /* The entry's transformer to the TMS of `tc`, moved onto this tile's grid.
@@ -1032,7 +1049,6 @@ int ts_reader_tile(const ts_dataset *ds, const ts_read_opts *o, ts_raster *out, 
     int W = o->width + (int)(2 * o->buffer), H = o->height + (int)(2 * o->buffer);
     if ((rc = ts_raster_alloc(out, W, H, nb)) < 0)
         return ts_ctx_error(ctx, TS_ENOMEM, "out of memory for a %dx%dx%d tile", W, H, nb);
-    memset(out->data, 0, (size_t)W * H * nb * sizeof(float));
     memset(out->mask, 0, (size_t)W * H);
     double rx = (tb.maxx - tb.minx) / o->width, ry = (tb.maxy - tb.miny) / o->height;
     double gt[6] = {tb.minx - o->buffer * rx, rx, 0, tb.maxy + o->buffer * ry, 0, -ry};
@@ -1049,6 +1065,9 @@ int ts_reader_tile(const ts_dataset *ds, const ts_read_opts *o, ts_raster *out, 
             ts_raster_free(out);
             return ts_ctx_error(ctx, TS_ENOMEM, "out of memory for a %dx%dx%d tile", W, H, nb);
         }
+    } else {
+        /* Chunks without source data are never written by the warper. */
+        memset(out->data, 0, (size_t)W * H * nb * sizeof(float));
     }
     GDALDatasetH dst = mem_dataset(W, H, dt, typed ? typed : (void *)out->data, nb, out->mask);
     if (!dst) {
@@ -1093,7 +1112,7 @@ int ts_reader_tile(const ts_dataset *ds, const ts_read_opts *o, ts_raster *out, 
                           "cannot transform the dataset's CRS to the TileMatrixSet's CRS");
     }
     /* One window estimate for the read budget and the decimation. */
-    double win[4];
+    double win[4] = {0, 0, 0, 0};
     int win_failed = 0;
     bool have_win = source_window(tr, W, H, win, &win_failed) == 0;
     double samples = 0;
@@ -1171,7 +1190,15 @@ int ts_reader_tile(const ts_dataset *ds, const ts_read_opts *o, ts_raster *out, 
     if (src_alpha)
         wo->nSrcAlphaBand = src_alpha;
     wo->nDstAlphaBand = nb + 1;
-    wo->pfnTransformer = GDALApproxTransform;
+    /* GDALWarpOperation::Initialize places the poles in the destination
+     * (a PROJ pipeline built per operation, ~8% of a tile) when the
+     * transformer is GDAL's own, to sample polar tiles more densely, and
+     * detects translations on pixel boundaries, which only change the
+     * kernel of non-nearest resampling. A shared-source tile has no pole
+     * near it (checked above): a nearest one calls the same function
+     * through a pointer GDAL does not recognise. */
+    wo->pfnTransformer = shared && o->reproject == GRA_NearestNeighbour ? approx_no_probe
+                                                                        : GDALApproxTransform;
     if (o->deadline_s > 0) {
         wo->pfnProgress = deadline_progress;
         wo->pProgressArg = (void *)&o->deadline_s;
@@ -1230,7 +1257,10 @@ int ts_reader_tile(const ts_dataset *ds, const ts_read_opts *o, ts_raster *out, 
     if (typed) {
         GDALCopyWords64(typed, dt, GDALGetDataTypeSizeBytes(dt), out->data, GDT_Float32,
                         (int)sizeof(float), (GPtrDiff_t)W * H * nb);
-        free(typed);
+        if (dt == GDT_Byte && !o->unscale)
+            out->bytes = typed;
+        else
+            free(typed);
     }
 
     if (o->unscale) {

@@ -178,10 +178,15 @@ int ts_render_image(const ts_raster *r, const ts_render_opts *o, ts_image *img, 
         }
         bool identity = lo == 0 && hi == 255;
         const float *src = ts_raster_band(r, b);
+        const uint8_t *bsrc = r->bytes ? r->bytes + (size_t)b * r->width * r->height : NULL;
         for (int y = 0; y < h; y++) {
             const float *s = src + (size_t)(y + o->crop) * r->width + o->crop;
             uint8_t *d = img->data + (size_t)y * img->stride + b;
-            if (identity) {
+            if (identity && bsrc) {
+                const uint8_t *sb = bsrc + (size_t)(y + o->crop) * r->width + o->crop;
+                for (int x = 0; x < w; x++, d += ch)
+                    *d = sb[x];
+            } else if (identity) {
                 for (int x = 0; x < w; x++, d += ch) {
                     float v = s[x];
                     *d = v <= 0 ? 0 : v >= 255 ? 255 : (uint8_t)v;
