@@ -149,11 +149,11 @@ int ts_render_image(const ts_raster *r, const ts_render_opts *o, ts_image *img, 
     bool any_masked = false;
     for (int y = 0; y < h && !any_masked; y++) {
         const uint8_t *m = r->mask + (size_t)(y + o->crop) * r->width + o->crop;
+        /* AND of the row: 255 only if every pixel is valid (vectorises). */
+        uint8_t all = 255;
         for (int x = 0; x < w; x++)
-            if (m[x] != 255) {
-                any_masked = true;
-                break;
-            }
+            all &= m[x];
+        any_masked = all != 255;
     }
     bool alpha = p->return_mask && (any_masked || o->force_alpha);
     int color = r->bands;
@@ -166,7 +166,23 @@ int ts_render_image(const ts_raster *r, const ts_render_opts *o, ts_image *img, 
     if (!img->data)
         return ts_ctx_error(ctx, TS_ENOMEM, "out of memory");
 
-    for (int b = 0; b < color; b++) {
+    /* Untouched RGB bytes without alpha: one interleaving pass. */
+    bool rgb_bytes = r->bytes && color == 3 && ch == 3 && p->nrescale == 0 && r->dtype_min == 0 &&
+                     r->dtype_max == 255;
+    if (rgb_bytes) {
+        size_t plane = (size_t)r->width * r->height;
+        for (int y = 0; y < h; y++) {
+            size_t row = (size_t)(y + o->crop) * r->width + o->crop;
+            const uint8_t *s0 = r->bytes + row, *s1 = s0 + plane, *s2 = s1 + plane;
+            uint8_t *d = img->data + (size_t)y * img->stride;
+            for (int x = 0; x < w; x++, d += 3) {
+                d[0] = s0[x];
+                d[1] = s1[x];
+                d[2] = s2[x];
+            }
+        }
+    }
+    for (int b = 0; b < color && !rgb_bytes; b++) {
         double lo, hi;
         if (p->nrescale > 0) {
             int k = p->nrescale == 1 ? 0 : (b < p->nrescale ? b : p->nrescale - 1);
