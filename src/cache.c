@@ -77,8 +77,11 @@ static int log_due(ts_cache *c)
 void ts_etag_of(const void *body, size_t len, char *buf)
 {
     XXH128_hash_t h = XXH3_128bits(len ? body : NULL, len);
-    snprintf(buf, 40, "\"%016llx%016llx\"", (unsigned long long)h.high64,
-             (unsigned long long)h.low64);
+    buf[0] = '"';
+    ts_hex64(buf + 1, h.high64);
+    ts_hex64(buf + 17, h.low64);
+    buf[33] = '"';
+    buf[34] = '\0';
 }
 
 ts_cache *ts_cache_create(ts_cache_backend *backend, const ts_cache_opts *opts)
@@ -170,11 +173,11 @@ static int fill_from_entry(ts_response *resp, ts_blob *blob)
     resp->body_off = (size_t)(e.body - blob->data);
     resp->body_len = e.body_len;
     if (e.etag_len) {
-        ts_resp_set_header(resp, "ETag", "%.*s", (int)e.etag_len, e.etag);
+        ts_resp_set_header_n(resp, "ETag", e.etag, e.etag_len);
     } else {
         char etag[40];
         ts_etag_of(e.body, e.body_len, etag);
-        ts_resp_set_header(resp, "ETag", "%s", etag);
+        ts_resp_set_header_str(resp, "ETag", etag);
     }
     return 0;
 }
@@ -223,7 +226,7 @@ static int render_once(ts_cache *c, const ts_cache_key *key, bool do_store, bool
     size_t len = resp->body ? resp->body_len : 0;
     char etag[40];
     ts_etag_of(body, len, etag);
-    ts_resp_set_header(resp, "ETag", "%s", etag);
+    ts_resp_set_header_str(resp, "ETag", etag);
     if (!do_store && !want_entry)
         return rc;
     ts_blob *entry = ts_cache_entry_encode(200, resp->content_type, etag, body, len);
