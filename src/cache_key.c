@@ -37,13 +37,21 @@ typedef struct khash {
     XXH3_state_t st; /* used only once the buffer overflows */
 } khash;
 
-static void kh_write(khash *h, const void *p, size_t n)
+static void kh_spill(khash *h, const void *p, size_t n);
+
+/* Inline so that the fixed-size writes (tags, lengths) become plain stores. */
+static inline void kh_write(khash *h, const void *p, size_t n)
 {
-    if (n <= sizeof h->buf - h->n) {
+    if (__builtin_expect(n <= sizeof h->buf - h->n, 1)) {
         memcpy(h->buf + h->n, p, n);
         h->n += n;
         return;
     }
+    kh_spill(h, p, n);
+}
+
+static void kh_spill(khash *h, const void *p, size_t n)
+{
     if (!h->streaming) {
         XXH3_128bits_reset(&h->st);
         h->streaming = true;

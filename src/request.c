@@ -1,14 +1,25 @@
 /* Request accessors and response helpers (see ts_request.h). */
 #include "ts_request.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
+/* strcasecmp(a, b) == 0, with the first bytes compared inline: most
+ * comparisons on the request path (a parameter or header name against each
+ * one present) fail there. x | 0x20 maps both cases of a letter to one value
+ * and keeps every other byte distinct from the letters, so this never
+ * rejects a pair strcasecmp would accept. */
+static inline bool name_eq(const char *a, const char *b)
+{
+    return (a[0] | 0x20) == (b[0] | 0x20) && strcasecmp(a, b) == 0;
+}
+
 const char *ts_req_query(const ts_request *req, const char *name)
 {
     for (size_t i = 0; i < req->nquery; i++)
-        if (strcasecmp(req->query[i].key, name) == 0)
+        if (name_eq(req->query[i].key, name))
             return req->query[i].value;
     return NULL;
 }
@@ -17,7 +28,7 @@ size_t ts_req_query_all(const ts_request *req, const char *name, const char **ou
 {
     size_t n = 0;
     for (size_t i = 0; i < req->nquery; i++) {
-        if (strcasecmp(req->query[i].key, name) == 0) {
+        if (name_eq(req->query[i].key, name)) {
             if (n < max)
                 out[n] = req->query[i].value;
             n++;
@@ -29,7 +40,7 @@ size_t ts_req_query_all(const ts_request *req, const char *name, const char **ou
 const char *ts_req_header(const ts_request *req, const char *name)
 {
     for (size_t i = 0; i < req->nheaders; i++)
-        if (strcasecmp(req->headers[i].key, name) == 0)
+        if (name_eq(req->headers[i].key, name))
             return req->headers[i].value;
     return NULL;
 }
@@ -88,7 +99,7 @@ static ts_header *header_slot(ts_response *resp, const char *name)
 {
     ts_header *h = NULL;
     for (size_t i = 0; i < resp->nheaders; i++)
-        if (strcasecmp(resp->headers[i].name, name) == 0)
+        if (name_eq(resp->headers[i].name, name))
             h = &resp->headers[i];
     if (!h) {
         if (resp->nheaders >= TS_MAX_RESP_HEADERS)
@@ -128,7 +139,7 @@ int ts_resp_set_header_str(ts_response *resp, const char *name, const char *valu
 const char *ts_resp_header(const ts_response *resp, const char *name)
 {
     for (size_t i = 0; i < resp->nheaders; i++)
-        if (strcasecmp(resp->headers[i].name, name) == 0)
+        if (name_eq(resp->headers[i].name, name))
             return resp->headers[i].value;
     return NULL;
 }
