@@ -133,4 +133,32 @@ int ts_log_level_parse(const char *s); /* -1 when unknown */
 uint64_t ts_now_ns(void);
 int64_t ts_wall_s(void);
 
+/* Formatting without printf, for the request path (a cache HIT formats a few
+ * numbers and hashes per request; snprintf costs hundreds of instructions a
+ * call). */
+static inline void ts_hex64(char *out, uint64_t v) /* 16 lower-case hex digits, no NUL */
+{
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 15; i >= 0; i--, v >>= 4)
+        out[i] = digits[v & 15];
+}
+
+/* Decimal text of v into out (at least 21 bytes), NUL-terminated; returns the length. */
+static inline size_t ts_fmt_long(char *out, long long v)
+{
+    char tmp[24];
+    size_t n = 0;
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+    do
+        tmp[n++] = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    size_t len = 0;
+    if (v < 0)
+        out[len++] = '-';
+    while (n)
+        out[len++] = tmp[--n];
+    out[len] = '\0';
+    return len;
+}
+
 #endif

@@ -70,6 +70,10 @@ void ts_resp_init(ts_response *resp);
 void ts_resp_clear(ts_response *resp); /* releases the body, resets to 200 */
 int ts_resp_set_header(ts_response *resp, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The same with a literal value, without printf (the request path's headers);
+ * _n takes value[0..len). Values longer than a header slot are cut like snprintf's. */
+int ts_resp_set_header_str(ts_response *resp, const char *name, const char *value);
+int ts_resp_set_header_n(ts_response *resp, const char *name, const char *value, size_t len);
 const char *ts_resp_header(const ts_response *resp, const char *name);
 /* Takes ownership of the blob's reference; the whole blob is the body. */
 void ts_resp_set_body(ts_response *resp, int status, const char *content_type, ts_blob *body);

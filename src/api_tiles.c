@@ -276,8 +276,13 @@ static int render_tile(void *ud, ts_response *resp, ts_ctx *ctx)
 /* Cache-Control for successful, cacheable responses. */
 void ts_api_cache_headers(const ts_app *app, ts_response *resp)
 {
-    if (resp->status == 200)
-        ts_resp_set_header(resp, "Cache-Control", "public, max-age=%ld", app->cfg->cache_max_age);
+    if (resp->status == 200) {
+        static const char prefix[] = "public, max-age=";
+        char v[sizeof prefix + 24];
+        memcpy(v, prefix, sizeof prefix - 1);
+        size_t n = sizeof prefix - 1 + ts_fmt_long(v + sizeof prefix - 1, app->cfg->cache_max_age);
+        ts_resp_set_header_n(resp, "Cache-Control", v, n);
+    }
 }
 
 /* Every query parameter must be one we know, or the response is not stored
@@ -336,11 +341,11 @@ int ts_api_tile(ts_app *app, const ts_request *req, const ts_match *m, ts_respon
     }
 
     tile_job job = {app, tms, &ds, &p, (int)z, x, y, tw, th, fmt, 0};
-    char zs[16], xs[24], ys[24], ss[8];
-    snprintf(zs, sizeof zs, "%ld", z);
-    snprintf(xs, sizeof xs, "%ld", x);
-    snprintf(ys, sizeof ys, "%ld", y);
-    snprintf(ss, sizeof ss, "%ld", scale);
+    char zs[24], xs[24], ys[24], ss[24];
+    ts_fmt_long(zs, z); /* z <= the TMS's maxzoom, scale 1..4: both fit */
+    ts_fmt_long(xs, x);
+    ts_fmt_long(ys, y);
+    ts_fmt_long(ss, scale);
     ts_kv path[] = {{"tms", ts_tms_id(tms)}, {"z", zs}, {"x", xs}, {"y", ys}, {"scale", ss},
                     {"format", fmt == TS_FMT_AUTO ? "auto" : ts_format_name(fmt)}};
     ts_key_input ki = {

@@ -286,9 +286,9 @@ void ts_app_handle(ts_app *app, const ts_request *req, ts_response *resp)
             ts_resp_set_header(resp, "Retry-After", "%d", ctx.retry_after);
     }
 
-    ts_resp_set_header(resp, "Access-Control-Allow-Origin", "*");
+    ts_resp_set_header_str(resp, "Access-Control-Allow-Origin", "*");
     if (resp->cache != TS_CACHE_NONE)
-        ts_resp_set_header(resp, "X-Cache", "%s", ts_cache_outcome_name(resp->cache));
+        ts_resp_set_header_str(resp, "X-Cache", ts_cache_outcome_name(resp->cache));
 
     /* Conditional GET works from cache or not: the ETag is a hash of the body. */
     const char *etag = ts_resp_header(resp, "ETag");

@@ -77,8 +77,11 @@ static int log_due(ts_cache *c)
 void ts_etag_of(const void *body, size_t len, char *buf)
 {
     XXH128_hash_t h = XXH3_128bits(len ? body : NULL, len);
-    snprintf(buf, 40, "\"%016llx%016llx\"", (unsigned long long)h.high64,
-             (unsigned long long)h.low64);
+    buf[0] = '"';
+    ts_hex64(buf + 1, h.high64);
+    ts_hex64(buf + 17, h.low64);
+    buf[33] = '"';
+    buf[34] = '\0';
 }
 
 ts_cache *ts_cache_create(ts_cache_backend *backend, const ts_cache_opts *opts)
@@ -152,9 +155,12 @@ static void parse_directives(const ts_request *req, bool *no_cache, bool *no_sto
     }
 }
 
-/* Points resp at the body inside an encoded entry (a new reference, no copy).
- * Returns -1 when the bytes are not a usable entry. */
-static int fill_from_entry(ts_response *resp, ts_blob *blob)
+/* Points resp at the body inside an encoded entry, without a copy. With
+ * `take`, resp takes over the caller's reference on success (saving an
+ * atomic increment and decrement on a HIT); otherwise it takes a new one.
+ * Returns -1 when the bytes are not a usable entry (the caller keeps its
+ * reference either way on failure). */
+static int fill_from_entry_ref(ts_response *resp, ts_blob *blob, bool take)
 {
     ts_cache_entry e;
     /* Only complete 200s are ever stored; anything else under our key was
@@ -166,17 +172,22 @@ static int fill_from_entry(ts_response *resp, ts_blob *blob)
     resp->status = e.status;
     memcpy(resp->content_type, e.content_type, e.content_type_len);
     resp->content_type[e.content_type_len] = '\0';
-    resp->body = ts_blob_ref(blob);
+    resp->body = take ? blob : ts_blob_ref(blob);
     resp->body_off = (size_t)(e.body - blob->data);
     resp->body_len = e.body_len;
     if (e.etag_len) {
-        ts_resp_set_header(resp, "ETag", "%.*s", (int)e.etag_len, e.etag);
+        ts_resp_set_header_n(resp, "ETag", e.etag, e.etag_len);
     } else {
         char etag[40];
         ts_etag_of(e.body, e.body_len, etag);
-        ts_resp_set_header(resp, "ETag", "%s", etag);
+        ts_resp_set_header_str(resp, "ETag", etag);
     }
     return 0;
+}
+
+static int fill_from_entry(ts_response *resp, ts_blob *blob)
+{
+    return fill_from_entry_ref(resp, blob, false);
 }
 
 /* Backend get with the ERROR-is-a-MISS rule and corrupt-entry handling.
@@ -192,7 +203,7 @@ static int lookup(ts_cache *c, const ts_cache_key *key, ts_response *resp)
     }
     if (rc != TS_CGET_HIT)
         return TS_CGET_MISS;
-    if (fill_from_entry(resp, blob) != 0) {
+    if (fill_from_entry_ref(resp, blob, true) != 0) {
         /* Not our framing: a foreign writer in a shared Redis, or a value
          * from an incompatible version. Re-rendering overwrites it. */
         count(&c->errors);
@@ -202,8 +213,7 @@ static int lookup(ts_cache *c, const ts_cache_key *key, ts_response *resp)
         ts_blob_unref(blob);
         return TS_CGET_MISS;
     }
-    ts_blob_unref(blob);
-    return TS_CGET_HIT;
+    return TS_CGET_HIT; /* resp owns the backend's reference now */
 }
 
 /* Renders; on a complete 200 sets the strong ETag and, when wanted, encodes
@@ -223,7 +233,7 @@ static int render_once(ts_cache *c, const ts_cache_key *key, bool do_store, bool
     size_t len = resp->body ? resp->body_len : 0;
     char etag[40];
     ts_etag_of(body, len, etag);
-    ts_resp_set_header(resp, "ETag", "%s", etag);
+    ts_resp_set_header_str(resp, "ETag", etag);
     if (!do_store && !want_entry)
         return rc;
     ts_blob *entry = ts_cache_entry_encode(200, resp->content_type, etag, body, len);

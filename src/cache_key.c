@@ -13,6 +13,7 @@
 
 #include "ts_cache.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,29 +23,80 @@
 
 enum { TAG_DATASET = 1, TAG_SOURCE, TAG_ROUTE, TAG_PATH, TAG_QUERY, TAG_BASE_URL };
 
-static void put_u64(XXH3_state_t *st, uint64_t v)
+/*
+ * The serialisation is hashed through a buffer: a key is a few hundred bytes,
+ * and XXH3's one-shot over them costs a fraction of ~25 streaming updates of
+ * 1-16 bytes each. Only an input larger than the buffer (a long colormap)
+ * falls back to streaming. XXH3 gives the same hash for the same bytes
+ * either way, so keys do not depend on which path was taken.
+ */
+typedef struct khash {
+    size_t n;
+    bool streaming;
+    unsigned char buf[1024];
+    XXH3_state_t st; /* used only once the buffer overflows */
+} khash;
+
+static void kh_spill(khash *h, const void *p, size_t n);
+
+/* Inline so that the fixed-size writes (tags, lengths) become plain stores. */
+static inline void kh_write(khash *h, const void *p, size_t n)
+{
+    if (__builtin_expect(n <= sizeof h->buf - h->n, 1)) {
+        memcpy(h->buf + h->n, p, n);
+        h->n += n;
+        return;
+    }
+    kh_spill(h, p, n);
+}
+
+static void kh_spill(khash *h, const void *p, size_t n)
+{
+    if (!h->streaming) {
+        XXH3_128bits_reset(&h->st);
+        h->streaming = true;
+    }
+    XXH3_128bits_update(&h->st, h->buf, h->n);
+    h->n = 0;
+    if (n >= sizeof h->buf) {
+        XXH3_128bits_update(&h->st, p, n);
+        return;
+    }
+    memcpy(h->buf, p, n);
+    h->n = n;
+}
+
+static XXH128_hash_t kh_digest(khash *h)
+{
+    if (!h->streaming)
+        return XXH3_128bits(h->buf, h->n);
+    XXH3_128bits_update(&h->st, h->buf, h->n);
+    return XXH3_128bits_digest(&h->st);
+}
+
+static void put_u64(khash *st, uint64_t v)
 {
     unsigned char b[8];
     for (int i = 0; i < 8; i++)
         b[i] = (unsigned char)(v >> (8 * i));
-    XXH3_128bits_update(st, b, sizeof b);
+    kh_write(st, b, sizeof b);
 }
 
-static void put_tag(XXH3_state_t *st, unsigned char tag)
+static void put_tag(khash *st, unsigned char tag)
 {
-    XXH3_128bits_update(st, &tag, 1);
+    kh_write(st, &tag, 1);
 }
 
 /* NULL and "" are distinct (a document without base_url is not one with an
  * empty base_url), hence the presence byte before the length. */
-static void put_str(XXH3_state_t *st, const char *s)
+static void put_str(khash *st, const char *s)
 {
     unsigned char present = s != NULL;
-    XXH3_128bits_update(st, &present, 1);
+    kh_write(st, &present, 1);
     size_t n = s ? strlen(s) : 0;
     put_u64(st, n);
     if (n)
-        XXH3_128bits_update(st, s, n);
+        kh_write(st, s, n);
 }
 
 static unsigned char lower(unsigned char c)
@@ -53,18 +105,18 @@ static unsigned char lower(unsigned char c)
     return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
 }
 
-static void put_lower(XXH3_state_t *st, const char *s)
+static void put_lower(khash *st, const char *s)
 {
     size_t n = s ? strlen(s) : 0;
     unsigned char present = 1;
-    XXH3_128bits_update(st, &present, 1);
+    kh_write(st, &present, 1);
     put_u64(st, n);
     unsigned char chunk[64];
     for (size_t off = 0; off < n;) {
         size_t k = n - off < sizeof chunk ? n - off : sizeof chunk;
         for (size_t i = 0; i < k; i++)
             chunk[i] = lower((unsigned char)s[off + i]);
-        XXH3_128bits_update(st, chunk, k);
+        kh_write(st, chunk, k);
         off += k;
     }
 }
@@ -92,12 +144,15 @@ static int format_prefix(const char *ns, const char *dataset, ts_cache_key *out)
     /* Leave room for ":<16>:<32>" and the NUL. */
     if (strlen(ns) > sizeof out->str - 1 - (1 + 16 + 1 + 32))
         return -TS_EINTERNAL;
-    int n = snprintf(out->str, sizeof out->str, "%s:%016llx:", ns,
-                     (unsigned long long)dataset_hash(dataset));
-    if (n < 0 || (size_t)n >= sizeof out->str)
-        return -TS_EINTERNAL;
-    out->len = (size_t)n;
-    out->dataset_prefix_len = (size_t)n;
+    size_t n = strlen(ns);
+    memcpy(out->str, ns, n);
+    out->str[n++] = ':';
+    ts_hex64(out->str + n, dataset_hash(dataset));
+    n += 16;
+    out->str[n++] = ':';
+    out->str[n] = '\0';
+    out->len = n;
+    out->dataset_prefix_len = n;
     return 0;
 }
 
@@ -137,9 +192,10 @@ int ts_cache_key_build(const ts_key_input *in, ts_cache_key *out)
         idx[j] = i;
     }
 
-    XXH3_state_t st;
-    XXH3_128bits_reset(&st);
-    XXH3_128bits_update(&st, KEY_VERSION, sizeof KEY_VERSION - 1);
+    khash st;
+    st.n = 0;
+    st.streaming = false;
+    kh_write(&st, KEY_VERSION, sizeof KEY_VERSION - 1);
     put_tag(&st, TAG_DATASET);
     put_str(&st, in->dataset);
     put_tag(&st, TAG_SOURCE);
@@ -163,14 +219,14 @@ int ts_cache_key_build(const ts_key_input *in, ts_cache_key *out)
     }
     put_tag(&st, TAG_BASE_URL);
     put_str(&st, in->base_url);
-    XXH128_hash_t h = XXH3_128bits_digest(&st);
+    XXH128_hash_t h = kh_digest(&st);
     if (idx != stack_idx)
         free(idx);
 
-    int n = snprintf(out->str + out->len, sizeof out->str - out->len, "%016llx%016llx",
-                     (unsigned long long)h.high64, (unsigned long long)h.low64);
-    if (n != 32)
-        return -TS_EINTERNAL;
+    /* format_prefix left room for the 32 digits and the NUL. */
+    ts_hex64(out->str + out->len, h.high64);
+    ts_hex64(out->str + out->len + 16, h.low64);
     out->len += 32;
+    out->str[out->len] = '\0';
     return 0;
 }

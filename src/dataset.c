@@ -14,17 +14,14 @@
 #include <cpl_error.h>
 #include <cpl_vsi.h>
 
-/* Strings GDAL would interpret as something other than a local file. */
+/* Strings GDAL would interpret as something other than a local file: its
+ * virtual file systems, and anything with a colon, which covers URLs
+ * ("http:", "s3:", "file:", ...), driver-prefixed connection strings
+ * ("MEM:::", "GTIFF_DIR:", "DRIVER:...") and embedded options. */
 static bool is_virtual(const char *url)
 {
-    static const char *const prefixes[] = {"/vsi", "vsi", "http:", "https:", "ftp:", "s3:", "gs:",
-                                           "file:", "MEM:::", "GTIFF_DIR:", "GTIFF_RAW:"};
-    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
-        if (strncasecmp(url, prefixes[i], strlen(prefixes[i])) == 0)
-            return true;
-    /* Driver-prefixed connection strings ("DRIVER:...") and embedded options. */
-    const char *colon = strchr(url, ':');
-    return colon != NULL;
+    return strncasecmp(url, "/vsi", 4) == 0 || strncasecmp(url, "vsi", 3) == 0 ||
+           strchr(url, ':') != NULL;
 }
 
 bool ts_dataset_is_remote(const char *url)
@@ -134,9 +131,10 @@ static uint64_t mono_ns(void)
 static int finish_resolve(const char *real, const char *url, ts_dataset *out, ts_ctx *ctx)
 {
     struct stat st;
-    if (stat(real, &st) != 0 || !S_ISREG(st.st_mode))
+    size_t n = strlen(real);
+    if (n >= sizeof out->path || stat(real, &st) != 0 || !S_ISREG(st.st_mode))
         return ts_ctx_error(ctx, TS_ENOT_FOUND, "dataset not found: %s", url);
-    snprintf(out->path, sizeof out->path, "%s", real);
+    memcpy(out->path, real, n + 1);
     out->size = (long long)st.st_size;
     /* The identity of the file's current bytes (cache keys, open handles).
      * mtime alone misses a same-size replacement that keeps it (cp -p,
@@ -150,7 +148,8 @@ static int finish_resolve(const char *real, const char *url, ts_dataset *out, ts
 
 int ts_dataset_resolve(const char *data_root, const char *url, ts_dataset *out, ts_ctx *ctx)
 {
-    memset(out, 0, sizeof *out);
+    out->path[0] = '\0'; /* not the whole 4 KiB: this runs on every request */
+    out->size = out->mtime_ns = 0;
     if (!url || !url[0])
         return ts_ctx_error(ctx, TS_ENOT_FOUND, "dataset not found: no url given and no default dataset");
     if (strlen(url) >= 1024)
@@ -159,10 +158,12 @@ int ts_dataset_resolve(const char *data_root, const char *url, ts_dataset *out, 
         return ts_ctx_error(ctx, TS_EFORBIDDEN, "url: only files under the data root can be served");
 
     uint64_t now = mono_ns();
-    for (int i = 0; i < RESOLVE_CACHE; i++) {
-        resolved *r = &resolve_cache[i];
-        if (r->root == data_root && now - r->at_ns < RESOLVE_TTL_NS && strcmp(r->url, url) == 0 &&
-            strncmp(r->real, data_root, strlen(data_root)) == 0 && r->real[strlen(data_root)] == '/')
+    /* Newest first: a client usually asks for the dataset it just asked for. */
+    for (unsigned k = 1; k <= RESOLVE_CACHE; k++) {
+        resolved *r = &resolve_cache[(resolve_next - k) % RESOLVE_CACHE];
+        if (r->root == data_root && now - r->at_ns < RESOLVE_TTL_NS && r->url[0] == url[0] &&
+            strcmp(r->url, url) == 0 && strncmp(r->real, data_root, strlen(data_root)) == 0 &&
+            r->real[strlen(data_root)] == '/')
             return finish_resolve(r->real, url, out, ctx);
     }
 

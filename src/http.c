@@ -40,6 +40,42 @@ static const char *const wanted_headers[] = {
     "X-Forwarded-For",
     "Accept",
 };
+#define NWANTED (sizeof wanted_headers / sizeof wanted_headers[0])
+
+/* One pass over the request's headers (instead of one list walk per wanted
+ * name): the first occurrence of each wanted header is kept, as
+ * MHD_lookup_connection_value would return it. */
+typedef struct header_scan {
+    ts_request *req;
+    unsigned seen; /* bit i: wanted_headers[i] already taken */
+} header_scan;
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+    (void)kind;
+    header_scan *hs = cls;
+    if (!key)
+        return MHD_YES;
+    char c = (char)(key[0] | 0x20); /* ASCII lower case of a letter */
+    for (unsigned i = 0; i < NWANTED; i++) {
+        if ((hs->seen & (1u << i)) || (char)(wanted_headers[i][0] | 0x20) != c ||
+            strcasecmp(key, wanted_headers[i]) != 0)
+            continue;
+        hs->seen |= 1u << i;
+        ts_req_add_header(hs->req, wanted_headers[i], value);
+        break;
+    }
+    return MHD_YES;
+}
+
+/* dst gets at most cap - 1 bytes of src, NUL-terminated. */
+static void copy_trunc(char *dst, size_t cap, const char *src)
+{
+    size_t n = strnlen(src, cap - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
 
 static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const char *key,
                                      const char *value)
@@ -80,12 +116,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         /* Queuing a response on the first call makes libmicrohttpd close the
          * connection after it (no keep-alive): allocate state and return, and
          * answer on the next call. */
-        req_state *st = calloc(1, sizeof *st);
+        req_state *st = malloc(sizeof *st);
         if (!st)
             return MHD_NO;
         st->start_ns = ts_now_ns();
-        snprintf(st->method, sizeof st->method, "%s", method);
-        snprintf(st->path, sizeof st->path, "%s", url);
+        st->status = 0;
+        st->bytes = 0;
+        st->cache = TS_CACHE_NONE;
+        copy_trunc(st->method, sizeof st->method, method);
+        copy_trunc(st->path, sizeof st->path, url);
         *con_cls = st;
         __atomic_add_fetch(&h->inflight, 1, __ATOMIC_RELAXED);
         return MHD_YES;
@@ -97,20 +136,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
 
+    /* Not memset: the query and header arrays are read only up to their counts. */
     ts_request req;
-    memset(&req, 0, sizeof req);
     req.method = method;
     req.path = url;
+    req.nquery = 0;
+    req.query_truncated = false;
+    req.nheaders = 0;
+    req.client_addr = NULL;
     req.start_ns = st->start_ns;
     MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_query, &req);
-    for (size_t i = 0; i < sizeof wanted_headers / sizeof wanted_headers[0]; i++) {
-        const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, wanted_headers[i]);
-        if (v)
-            ts_req_add_header(&req, wanted_headers[i], v);
-    }
+    header_scan hs = {&req, 0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, &hs);
+    /* The peer's address only identifies a client for rate limiting;
+     * getnameinfo costs too much to run on every request for nothing. */
     char addr[64];
-    fill_client_addr(conn, addr, sizeof addr);
-    req.client_addr = addr;
+    if (h->app->ratelimit) {
+        fill_client_addr(conn, addr, sizeof addr);
+        req.client_addr = addr;
+    }
 
     ts_response resp;
     ts_resp_init(&resp);

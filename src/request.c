@@ -1,14 +1,25 @@
 /* Request accessors and response helpers (see ts_request.h). */
 #include "ts_request.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
+/* strcasecmp(a, b) == 0, with the first bytes compared inline: most
+ * comparisons on the request path (a parameter or header name against each
+ * one present) fail there. x | 0x20 maps both cases of a letter to one value
+ * and keeps every other byte distinct from the letters, so this never
+ * rejects a pair strcasecmp would accept. */
+static inline bool name_eq(const char *a, const char *b)
+{
+    return (a[0] | 0x20) == (b[0] | 0x20) && strcasecmp(a, b) == 0;
+}
+
 const char *ts_req_query(const ts_request *req, const char *name)
 {
     for (size_t i = 0; i < req->nquery; i++)
-        if (strcasecmp(req->query[i].key, name) == 0)
+        if (name_eq(req->query[i].key, name))
             return req->query[i].value;
     return NULL;
 }
@@ -17,7 +28,7 @@ size_t ts_req_query_all(const ts_request *req, const char *name, const char **ou
 {
     size_t n = 0;
     for (size_t i = 0; i < req->nquery; i++) {
-        if (strcasecmp(req->query[i].key, name) == 0) {
+        if (name_eq(req->query[i].key, name)) {
             if (n < max)
                 out[n] = req->query[i].value;
             n++;
@@ -29,7 +40,7 @@ size_t ts_req_query_all(const ts_request *req, const char *name, const char **ou
 const char *ts_req_header(const ts_request *req, const char *name)
 {
     for (size_t i = 0; i < req->nheaders; i++)
-        if (strcasecmp(req->headers[i].key, name) == 0)
+        if (name_eq(req->headers[i].key, name))
             return req->headers[i].value;
     return NULL;
 }
@@ -58,8 +69,14 @@ int ts_req_add_header(ts_request *req, const char *name, const char *value)
 
 void ts_resp_init(ts_response *resp)
 {
-    memset(resp, 0, sizeof *resp);
+    /* Field by field: the header array is ~7 KB and only headers[0..nheaders)
+     * is ever read, so zeroing the whole struct (twice per request) is waste. */
     resp->status = 200;
+    resp->content_type[0] = '\0';
+    resp->body = NULL;
+    resp->body_off = resp->body_len = 0;
+    resp->nheaders = 0;
+    resp->cache = TS_CACHE_NONE;
 }
 
 void ts_resp_clear(ts_response *resp)
@@ -68,18 +85,36 @@ void ts_resp_clear(ts_response *resp)
     ts_resp_init(resp);
 }
 
-int ts_resp_set_header(ts_response *resp, const char *name, const char *fmt, ...)
+/* Copies at most cap - 1 bytes of s[0..n) and terminates, like snprintf's "%.*s". */
+static void copy_trunc(char *dst, size_t cap, const char *s, size_t n)
+{
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(dst, s, n);
+    dst[n] = '\0';
+}
+
+/* The header named `name`, added when missing (NULL when the array is full). */
+static ts_header *header_slot(ts_response *resp, const char *name)
 {
     ts_header *h = NULL;
     for (size_t i = 0; i < resp->nheaders; i++)
-        if (strcasecmp(resp->headers[i].name, name) == 0)
+        if (name_eq(resp->headers[i].name, name))
             h = &resp->headers[i];
     if (!h) {
         if (resp->nheaders >= TS_MAX_RESP_HEADERS)
-            return -TS_EINTERNAL;
+            return NULL;
         h = &resp->headers[resp->nheaders++];
-        snprintf(h->name, sizeof h->name, "%s", name);
+        copy_trunc(h->name, sizeof h->name, name, strlen(name));
     }
+    return h;
+}
+
+int ts_resp_set_header(ts_response *resp, const char *name, const char *fmt, ...)
+{
+    ts_header *h = header_slot(resp, name);
+    if (!h)
+        return -TS_EINTERNAL;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(h->value, sizeof h->value, fmt, ap);
@@ -87,10 +122,24 @@ int ts_resp_set_header(ts_response *resp, const char *name, const char *fmt, ...
     return 0;
 }
 
+int ts_resp_set_header_n(ts_response *resp, const char *name, const char *value, size_t len)
+{
+    ts_header *h = header_slot(resp, name);
+    if (!h)
+        return -TS_EINTERNAL;
+    copy_trunc(h->value, sizeof h->value, value, len);
+    return 0;
+}
+
+int ts_resp_set_header_str(ts_response *resp, const char *name, const char *value)
+{
+    return ts_resp_set_header_n(resp, name, value, strlen(value));
+}
+
 const char *ts_resp_header(const ts_response *resp, const char *name)
 {
     for (size_t i = 0; i < resp->nheaders; i++)
-        if (strcasecmp(resp->headers[i].name, name) == 0)
+        if (name_eq(resp->headers[i].name, name))
             return resp->headers[i].value;
     return NULL;
 }
@@ -99,7 +148,7 @@ void ts_resp_set_body(ts_response *resp, int status, const char *content_type, t
 {
     ts_blob_unref(resp->body);
     resp->status = status;
-    snprintf(resp->content_type, sizeof resp->content_type, "%s", content_type);
+    copy_trunc(resp->content_type, sizeof resp->content_type, content_type, strlen(content_type));
     resp->body = body;
     resp->body_off = 0;
     resp->body_len = body ? body->size : 0;
