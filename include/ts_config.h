@@ -43,7 +43,7 @@
     X(access_log, BOOL, "access-log", "TESSERA_ACCESS_LOG", "true", 0, 0,                  \
       "log one line per request")                                                          \
     X(gdal_cache_mb, INT, "gdal-cache-mb", "TESSERA_GDAL_CACHE_MB", "256", 8, 65536,       \
-      "GDAL block cache size in MiB")                                                      \
+      "MiB of decoded source blocks shared by all threads (GDAL's own cache: 1/4 more)")   \
     X(max_tilesize, INT, "max-tilesize", "TESSERA_MAX_TILESIZE", "2048", 64, 8192,         \
       "largest tile edge in pixels a request may ask for")                                 \
     X(connection_timeout, INT, "connection-timeout", "TESSERA_CONNECTION_TIMEOUT", "30", 1, \

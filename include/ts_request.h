@@ -30,6 +30,11 @@ typedef struct ts_request {
     size_t nheaders;
     const char *client_addr; /* textual peer address, may be NULL */
     uint64_t start_ns;
+    /* Set by the http layer on its I/O thread: a request that would render
+     * (or wait for another's render) is not served but marked deferred, to
+     * be handled again on the render pool with `resumed` set. */
+    bool may_defer;
+    bool resumed;
 } ts_request;
 
 /* Query names compare case-insensitively (the cache key normalises them too). */
@@ -64,6 +69,7 @@ typedef struct ts_response {
     ts_header headers[TS_MAX_RESP_HEADERS];
     size_t nheaders;
     ts_cache_outcome cache;
+    bool deferred; /* see ts_request.may_defer: nothing else is filled in */
 } ts_response;
 
 void ts_resp_init(ts_response *resp);

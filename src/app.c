@@ -259,7 +259,8 @@ static int rate_limited(ts_app *app, const ts_request *req, const ts_route *rout
 
 void ts_app_handle(ts_app *app, const ts_request *req, ts_response *resp)
 {
-    double t0 = ts_now_s();
+    /* A resumed request's latency includes its wait for the render pool. */
+    double t0 = req->resumed && req->start_ns ? (double)req->start_ns / 1e9 : ts_now_s();
     ts_ctx ctx;
     ts_ctx_init(&ctx);
     ts_match m;
@@ -274,9 +275,16 @@ void ts_app_handle(ts_app *app, const ts_request *req, ts_response *resp)
             ts_ctx_error(&ctx, TS_ENOT_FOUND, "Not Found");
         else if (rc == -TS_EMETHOD)
             ts_ctx_error(&ctx, TS_EMETHOD, "Method Not Allowed");
-        else if ((rc = rate_limited(app, req, m.route, &ctx)) == 0)
+        else if (req->resumed || (rc = rate_limited(app, req, m.route, &ctx)) == 0)
             rc = m.route->handler(app, req, &m, resp, &ctx);
     }
+    if (resp->deferred && rc == 0 && !ctx.code) {
+        /* Only the render pool's pass answers (and counts) it. */
+        ts_resp_clear(resp);
+        resp->deferred = true;
+        return;
+    }
+    resp->deferred = false;
     if (rc < 0 || ctx.code) {
         ts_resp_error(resp, ctx.code ? ctx.status : 500,
                       ctx.detail[0] ? ctx.detail : "internal error");

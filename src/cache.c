@@ -397,6 +397,13 @@ int ts_cache_serve(ts_cache *c, const ts_cache_key *key, const ts_request *req, 
                    ts_render_fn render, void *ud, ts_response *resp, ts_ctx *ctx)
 {
     ts_blob *entry = NULL;
+    /* Whatever renders or waits for a render goes to the render pool (see
+     * ts_request.may_defer); only a HIT is served on the I/O thread. */
+    bool defer = req && req->may_defer;
+    if (defer && (!c || !c->backend || !key || !store)) {
+        resp->deferred = true;
+        return 0;
+    }
     if (!c || !c->backend || !key) {
         /* Caching disabled: every request renders. */
         if (c)
@@ -412,6 +419,10 @@ int ts_cache_serve(ts_cache *c, const ts_cache_key *key, const ts_request *req, 
 
     bool no_cache, no_store;
     parse_directives(req, &no_cache, &no_store);
+    if (no_cache && defer) {
+        resp->deferred = true;
+        return 0;
+    }
     if (no_cache) {
         /* A forced refresh: skip the read (and coalescing, which could hand
          * back a render that started before this request), store the fresh
@@ -424,6 +435,10 @@ int ts_cache_serve(ts_cache *c, const ts_cache_key *key, const ts_request *req, 
     if (lookup(c, key, resp) == TS_CGET_HIT) {
         count(&c->hits);
         resp->cache = TS_CACHE_OUT_HIT;
+        return 0;
+    }
+    if (defer) {
+        resp->deferred = true;
         return 0;
     }
     count(&c->misses);

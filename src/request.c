@@ -77,6 +77,7 @@ void ts_resp_init(ts_response *resp)
     resp->body_off = resp->body_len = 0;
     resp->nheaders = 0;
     resp->cache = TS_CACHE_NONE;
+    resp->deferred = false;
 }
 
 void ts_resp_clear(ts_response *resp)
