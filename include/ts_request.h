@@ -35,6 +35,9 @@ typedef struct ts_request {
      * be handled again on the render pool with `resumed` set. */
     bool may_defer;
     bool resumed;
+    /* Set by the http layer when the render pool's queue refused or timed
+     * out the request: 1 = queue full, 2 = waited too long. Answered 503. */
+    int refuse;
 } ts_request;
 
 /* Query names compare case-insensitively (the cache key normalises them too). */

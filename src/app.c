@@ -275,7 +275,15 @@ void ts_app_handle(ts_app *app, const ts_request *req, ts_response *resp)
             ts_ctx_error(&ctx, TS_ENOT_FOUND, "Not Found");
         else if (rc == -TS_EMETHOD)
             ts_ctx_error(&ctx, TS_EMETHOD, "Method Not Allowed");
-        else if (req->resumed || (rc = rate_limited(app, req, m.route, &ctx)) == 0)
+        else if (req->refuse) {
+            ts_metrics_reject(app->metrics, TS_REJECT_OVERLOAD);
+            ctx.retry_after = 1;
+            rc = ts_ctx_error(&ctx, TS_EUNAVAILABLE,
+                              req->refuse == 1
+                                  ? "server busy: every render slot is taken and the queue is full; retry shortly"
+                                  : "server busy: no render slot became free within %ld ms; retry shortly",
+                              app->cfg->render_queue_timeout_ms);
+        } else if (req->resumed || (rc = rate_limited(app, req, m.route, &ctx)) == 0)
             rc = m.route->handler(app, req, &m, resp, &ctx);
     }
     if (resp->deferred && rc == 0 && !ctx.code) {

@@ -32,6 +32,7 @@ typedef struct render_job {
     struct render_job *next;
     struct MHD_Connection *conn;
     req_state *st;
+    uint64_t queued_ns;
     ts_request req; /* points into the suspended connection's memory */
     char addr[64];
     ts_response resp;
@@ -45,6 +46,7 @@ struct ts_http {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     render_job *head, *tail;
+    int queued, idle; /* jobs waiting for a render thread; threads waiting for a job */
     bool stopping;
     pthread_t *workers;
     int nworkers;
@@ -193,6 +195,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
     req.may_defer = h->nworkers > 0;
     req.resumed = false;
+    req.refuse = 0;
 
     ts_response resp;
     ts_resp_init(&resp);
@@ -211,17 +214,31 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 job->req.client_addr = job->addr;
             }
             ts_resp_init(&job->resp);
-            st->job = job;
-            MHD_suspend_connection(conn);
+            job->queued_ns = ts_now_ns();
             pthread_mutex_lock(&h->mu);
-            if (h->tail)
-                h->tail->next = job;
-            else
-                h->head = job;
-            h->tail = job;
-            pthread_cond_signal(&h->cv);
+            /* The same bound as the render slots' queue: beyond it, 503. */
+            bool full = h->idle == 0 && h->queued >= (int)h->app->cfg->render_queue;
+            if (!full) {
+                st->job = job;
+                MHD_suspend_connection(conn);
+                if (h->tail)
+                    h->tail->next = job;
+                else
+                    h->head = job;
+                h->tail = job;
+                h->queued++;
+                pthread_cond_signal(&h->cv);
+            }
             pthread_mutex_unlock(&h->mu);
-            return MHD_YES;
+            if (!full)
+                return MHD_YES;
+            free(job);
+            req.may_defer = false;
+            req.resumed = true;
+            req.refuse = 1;
+            ts_resp_init(&resp);
+            ts_app_handle(h->app, &req, &resp);
+            return send_response(h, conn, st, &resp);
         }
         /* Out of memory for the job: serve it here. */
         req.may_defer = false;
@@ -237,17 +254,23 @@ static void *render_worker(void *arg)
     ts_http *h = arg;
     for (;;) {
         pthread_mutex_lock(&h->mu);
+        h->idle++;
         while (!h->head && !h->stopping)
             pthread_cond_wait(&h->cv, &h->mu);
+        h->idle--;
         render_job *job = h->head;
         if (job) {
             h->head = job->next;
             if (!h->head)
                 h->tail = NULL;
+            h->queued--;
         }
         pthread_mutex_unlock(&h->mu);
         if (!job)
             break; /* stopping, and nothing left */
+        uint64_t waited_ms = (ts_now_ns() - job->queued_ns) / 1000000u;
+        if (waited_ms > (uint64_t)h->app->cfg->render_queue_timeout_ms)
+            job->req.refuse = 2;
         ts_app_handle(h->app, &job->req, &job->resp);
         MHD_resume_connection(job->conn);
     }
@@ -346,10 +369,13 @@ ts_http *ts_http_start(ts_app *app, char *err, size_t errlen)
     h->app = app;
     pthread_mutex_init(&h->mu, NULL);
     pthread_cond_init(&h->cv, NULL);
-    /* As many render threads as I/O threads: render slots (--max-renders)
-     * still bound how many run at once. */
-    h->workers = calloc((size_t)app->threads, sizeof *h->workers);
-    for (int i = 0; h->workers && i < app->threads; i++) {
+    /* Twice as many render threads as I/O threads: render slots
+     * (--max-renders, default one per I/O thread) bound how many renders run
+     * at once, and the other threads wait for a slot or for another
+     * request's render (coalescing) without holding up the rest. */
+    int nworkers = app->threads * 2 < 4 ? 4 : app->threads * 2;
+    h->workers = calloc((size_t)nworkers, sizeof *h->workers);
+    for (int i = 0; h->workers && i < nworkers; i++) {
         if (pthread_create(&h->workers[i], NULL, render_worker, h) != 0)
             break;
         h->nworkers++;

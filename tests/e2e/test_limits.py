@@ -176,3 +176,21 @@ def test_connections_per_ip_cap(server, get, fixtures):
         c.close()
     time.sleep(0.2)
     assert get(s.url + "/healthz")[0] == 200
+
+
+def test_render_pool_queue_is_bounded_in_time(server, get, fixtures):
+    # One I/O thread, so four render threads and one render slot: twelve
+    # overlapping slow renders cannot all wait. Each is answered: rendered,
+    # or 503 with Retry-After once it waited past the 50 ms bound, whether
+    # it waited for a render thread or for the slot.
+    s = server(data_root=fixtures, args=["--threads", "1", "--render-queue", "8",
+                                         "--render-queue-timeout-ms", "50"])
+    res = concurrently(12, lambda i: get(s.url + SLOW + "&rescale=0,%d" % (3000 + i), timeout=120))
+    codes = [r[0] for r in res]
+    assert set(codes) <= {200, 503} and 200 in codes and 503 in codes, codes
+    for st, h, body in res:
+        if st == 503:
+            assert h["Retry-After"] == "1" and "server busy" in json.loads(body)["detail"]
+        else:
+            assert body[:4] == b"\x89PNG"
+    assert metrics(s, get)['tessera_rejected_total{reason="overload"}'] == codes.count(503)
