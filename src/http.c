@@ -202,6 +202,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     ts_app_handle(h->app, &req, &resp);
     if (resp.deferred) {
         render_job *job = malloc(sizeof *job);
+        bool full = false;
         if (job) {
             job->next = NULL;
             job->conn = conn;
@@ -217,7 +218,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             job->queued_ns = ts_now_ns();
             pthread_mutex_lock(&h->mu);
             /* The same bound as the render slots' queue: beyond it, 503. */
-            bool full = h->idle == 0 && h->queued >= (int)h->app->cfg->render_queue;
+            full = h->idle == 0 && h->queued >= (int)h->app->cfg->render_queue;
             if (!full) {
                 st->job = job;
                 MHD_suspend_connection(conn);
@@ -233,16 +234,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             if (!full)
                 return MHD_YES;
             free(job);
-            req.may_defer = false;
-            req.resumed = true;
-            req.refuse = 1;
-            ts_resp_init(&resp);
-            ts_app_handle(h->app, &req, &resp);
-            return send_response(h, conn, st, &resp);
         }
-        /* Out of memory for the job: serve it here. */
+        /* The queue is full (503), or no memory for a job (render here). */
         req.may_defer = false;
         req.resumed = true;
+        req.refuse = full ? 1 : 0;
         ts_resp_init(&resp);
         ts_app_handle(h->app, &req, &resp);
     }
@@ -258,6 +254,7 @@ static void *render_worker(void *arg)
         while (!h->head && !h->stopping)
             pthread_cond_wait(&h->cv, &h->mu);
         h->idle--;
+        bool stopping = h->stopping;
         render_job *job = h->head;
         if (job) {
             h->head = job->next;
@@ -268,8 +265,10 @@ static void *render_worker(void *arg)
         pthread_mutex_unlock(&h->mu);
         if (!job)
             break; /* stopping, and nothing left */
+        /* Past the queue's time bound, or still queued when the drain
+         * timed out: 503 + Retry-After instead of a render. */
         uint64_t waited_ms = (ts_now_ns() - job->queued_ns) / 1000000u;
-        if (waited_ms > (uint64_t)h->app->cfg->render_queue_timeout_ms)
+        if (waited_ms > (uint64_t)h->app->cfg->render_queue_timeout_ms || stopping)
             job->req.refuse = 2;
         ts_app_handle(h->app, &job->req, &job->resp);
         MHD_resume_connection(job->conn);

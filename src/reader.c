@@ -68,6 +68,8 @@ typedef struct thread_pool {
 static pthread_key_t pool_key;
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static long global_cache_mb = 256;
+/* Every tile creates one or two MEM datasets: the driver is looked up once. */
+static GDALDriverH mem_driver;
 
 /* Releases everything an entry owns and zeroes it. */
 static void entry_clear(pool_entry *e)
@@ -96,6 +98,7 @@ static void pool_destroy(void *p)
 static void global_init_once(void)
 {
     GDALAllRegister();
+    mem_driver = GDALGetDriverByName("MEM");
     /* Tiles read through the shared block store (below) use GDAL's own
      * cache only as a staging area while a block is decoded; the other
      * paths (resampling decimation, per-dataset masks, huge blocks) still
@@ -666,7 +669,7 @@ static GDALDatasetH decimated_source(GDALDatasetH src, const double win[4], int 
         oh = 1;
 
     GDALDataType dt = GDALGetRasterDataType(GDALGetRasterBand(src, bands[0]));
-    GDALDatasetH mem = GDALCreate(GDALGetDriverByName("MEM"), "", ow, oh, 0, dt, NULL);
+    GDALDatasetH mem = GDALCreate(mem_driver, "", ow, oh, 0, dt, NULL);
     if (!mem)
         return NULL;
     double mgt[6] = {sgt[0] + wx0 * sgt[1], sgt[1] * ww / ow, 0,
@@ -866,7 +869,7 @@ static GDALDatasetH shared_source(const pool_entry *we, GDALDatasetH src, const 
             return NULL;
         }
 
-    GDALDatasetH mem = GDALCreate(GDALGetDriverByName("MEM"), "", X, Y, 0, GDT_Byte, NULL);
+    GDALDatasetH mem = GDALCreate(mem_driver, "", X, Y, 0, GDT_Byte, NULL);
     if (!mem) {
         free(buf);
         return NULL;
@@ -980,8 +983,7 @@ static int choose_overview(GDALDatasetH src, void *tr, int dst_w, int dst_h)
 static GDALDatasetH mem_dataset(int w, int h, GDALDataType dt, void *data, int nbands,
                                 uint8_t *alpha)
 {
-    GDALDriverH mem = GDALGetDriverByName("MEM");
-    GDALDatasetH d = GDALCreate(mem, "", w, h, 0, dt, NULL);
+    GDALDatasetH d = GDALCreate(mem_driver, "", w, h, 0, dt, NULL);
     if (!d)
         return NULL;
     size_t band_bytes = (size_t)w * h * (size_t)GDALGetDataTypeSizeBytes(dt);
