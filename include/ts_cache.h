@@ -18,6 +18,10 @@
 
 enum { TS_CGET_HIT = 0, TS_CGET_MISS = 1, TS_CGET_ERROR = -1 };
 
+/* Completion of an asynchronous get: rc as get's; on HIT the callee takes
+ * the reference to blob (NULL otherwise). */
+typedef void (*ts_cache_get_cb)(void *ud, int rc, ts_blob *blob);
+
 typedef uint64_t (*ts_clock_fn)(void *ud); /* nanoseconds, monotonic */
 
 typedef struct ts_cache_stats {
@@ -25,6 +29,9 @@ typedef struct ts_cache_stats {
     long long entries, bytes;
     long long hits, misses, bypasses, errors, evictions, stores;
     long long coalesced; /* misses served by another request's render */
+    /* Asynchronous gets (get_async) and the pipelined batches that carried
+     * them: gets / batches is the mean pipeline depth. */
+    long long async_gets, async_batches;
 } ts_cache_stats;
 
 typedef struct ts_cache_backend ts_cache_backend;
@@ -32,12 +39,24 @@ struct ts_cache_backend {
     const char *name;
     /* *out gets a new reference to the stored value on HIT. */
     int (*get)(ts_cache_backend *b, const char *key, size_t klen, ts_blob **out);
+    /* Optional (NULL when unsupported; only for backends whose get waits on
+     * the network): queues a get and returns 0, after which cb is called
+     * exactly once, from another thread and never from inside this call; or
+     * returns <0 without queuing (the backend is down, or out of memory), and
+     * the caller uses get. Lets the I/O threads keep serving while Redis
+     * answers, and lets the backend pipeline many lookups in one round trip. */
+    int (*get_async)(ts_cache_backend *b, const char *key, size_t klen, ts_cache_get_cb cb,
+                     void *ud);
+    /* Optional, with get_async: the part of get that does not touch the
+     * network (the tiered backend's L1); same contract as get. */
+    int (*get_local)(ts_cache_backend *b, const char *key, size_t klen, ts_blob **out);
     /* ttl_s 0 = no expiry. Returns 0 or a negative code. */
     int (*set)(ts_cache_backend *b, const char *key, size_t klen, ts_blob *value,
                unsigned ttl_s);
     /* Delete every key starting with prefix; *deleted (may be NULL) gets the count. */
     int (*del_prefix)(ts_cache_backend *b, const char *prefix, size_t plen, long long *deleted);
-    /* Fills entries/bytes/evictions/errors of the backend; other fields untouched. */
+    /* Fills entries/bytes/evictions/errors (and async_gets/async_batches) of
+     * the backend; other fields untouched. */
     void (*stats)(ts_cache_backend *b, ts_cache_stats *out);
     /* Optional cross-instance render lock (NULL when unsupported): 1 = acquired,
      * 0 = held elsewhere, <0 = error (treat as acquired). */
@@ -68,7 +87,7 @@ ts_cache_backend *ts_cache_tiered_create(ts_cache_backend *l1, ts_cache_backend 
  * entries can be deleted by prefix; the request part (XXH3-128) covers
  * everything that changes the bytes, including the source's size and mtime. */
 typedef struct ts_cache_key {
-    char str[192];
+    char str[TS_CACHE_KEY_MAX];
     size_t len;
     size_t dataset_prefix_len; /* str[0..dataset_prefix_len) is the per-dataset prefix */
 } ts_cache_key;
@@ -136,6 +155,12 @@ typedef int (*ts_render_fn)(void *ud, ts_response *resp, ts_ctx *ctx);
  * `store` false: render without storing (X-Cache: BYPASS). */
 int ts_cache_serve(ts_cache *c, const ts_cache_key *key, const ts_request *req, bool store,
                    ts_render_fn render, void *ud, ts_response *resp, ts_ctx *ctx);
+
+/* Starts the asynchronous lookup a deferred response asked for
+ * (ts_response.lookup): 0 = queued, cb follows from another thread; <0 =
+ * not queued (no asynchronous backend, or it is down): handle the request
+ * again without a prefetch. */
+int ts_cache_lookup_async(ts_cache *c, const char *key, size_t klen, ts_cache_get_cb cb, void *ud);
 
 int ts_cache_delete_prefix(ts_cache *c, const char *prefix, size_t plen, long long *deleted);
 /* entries/bytes/evictions come from the backend; errors counts cache

@@ -19,6 +19,17 @@ typedef struct ts_kv {
 
 #define TS_MAX_QUERY 64
 #define TS_MAX_REQ_HEADERS 16
+/* Room for a cache key (ts_cache_key.str), terminator included. */
+#define TS_CACHE_KEY_MAX 192
+
+/* The answer of an asynchronous cache lookup made for this request before
+ * it was handled again (see ts_response.lookup). */
+typedef struct ts_prefetch {
+    int rc;         /* TS_CGET_HIT, TS_CGET_MISS or TS_CGET_ERROR (ts_cache.h) */
+    ts_blob *blob;  /* the entry on HIT; owned by whoever owns the prefetch */
+    size_t klen;
+    char key[TS_CACHE_KEY_MAX]; /* the key it answers for */
+} ts_prefetch;
 
 typedef struct ts_request {
     const char *method; /* "GET", "HEAD", "DELETE", ... */
@@ -38,6 +49,10 @@ typedef struct ts_request {
     /* Set by the http layer when the render pool's queue refused or timed
      * out the request: 1 = queue full, 2 = waited too long. Answered 503. */
     int refuse;
+    /* Set by the http layer when a lookup was made asynchronously for this
+     * request (NULL otherwise): the cache uses it instead of asking its
+     * backend again, if the key still matches. */
+    const ts_prefetch *prefetch;
 } ts_request;
 
 /* Query names compare case-insensitively (the cache key normalises them too). */
@@ -73,6 +88,12 @@ typedef struct ts_response {
     size_t nheaders;
     ts_cache_outcome cache;
     bool deferred; /* see ts_request.may_defer: nothing else is filled in */
+    /* With deferred: the cache wants lookup_key looked up asynchronously
+     * first (a networked backend), and the request handled again with the
+     * answer in ts_request.prefetch; without it, it wants the render pool. */
+    bool lookup;
+    size_t lookup_klen;
+    char lookup_key[TS_CACHE_KEY_MAX];
 } ts_response;
 
 void ts_resp_init(ts_response *resp);

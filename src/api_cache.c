@@ -63,6 +63,8 @@ int ts_api_cache_stats(ts_app *app, const ts_request *req, const ts_match *m, ts
     json_object_object_add(o, "errors", json_object_new_int64(st.errors));
     json_object_object_add(o, "evictions", json_object_new_int64(st.evictions));
     json_object_object_add(o, "stores", json_object_new_int64(st.stores));
+    json_object_object_add(o, "async_gets", json_object_new_int64(st.async_gets));
+    json_object_object_add(o, "async_batches", json_object_new_int64(st.async_batches));
     long long lookups = st.hits + st.misses;
     json_object_object_add(o, "hit_ratio",
                            json_object_new_double(lookups ? (double)st.hits / (double)lookups : 0.0));

@@ -287,9 +287,11 @@ void ts_app_handle(ts_app *app, const ts_request *req, ts_response *resp)
             rc = m.route->handler(app, req, &m, resp, &ctx);
     }
     if (resp->deferred && rc == 0 && !ctx.code) {
-        /* Only the render pool's pass answers (and counts) it. */
+        /* Only a later pass answers (and counts) it. */
+        bool lookup = resp->lookup;
         ts_resp_clear(resp);
         resp->deferred = true;
+        resp->lookup = lookup; /* lookup_key is left as the cache wrote it */
         return;
     }
     resp->deferred = false;

@@ -216,6 +216,33 @@ static int lookup(ts_cache *c, const ts_cache_key *key, ts_response *resp)
     return TS_CGET_HIT; /* resp owns the backend's reference now */
 }
 
+/* lookup()'s rules applied to the answer of an asynchronous get. */
+static int prefetched(ts_cache *c, const ts_cache_key *key, const ts_prefetch *pf,
+                      ts_response *resp)
+{
+    if (pf->rc == TS_CGET_ERROR) {
+        count(&c->errors);
+        return TS_CGET_MISS;
+    }
+    if (pf->rc != TS_CGET_HIT || !pf->blob)
+        return TS_CGET_MISS;
+    if (fill_from_entry_ref(resp, pf->blob, false) != 0) {
+        count(&c->errors);
+        if (log_due(c))
+            ts_log(TS_LOG_WARN, "cache: undecodable entry under key %s (%zu bytes), re-rendering",
+                   key->str, pf->blob->size);
+        return TS_CGET_MISS;
+    }
+    return TS_CGET_HIT;
+}
+
+int ts_cache_lookup_async(ts_cache *c, const char *key, size_t klen, ts_cache_get_cb cb, void *ud)
+{
+    if (!c || !c->backend || !c->backend->get_async)
+        return -1;
+    return c->backend->get_async(c->backend, key, klen, cb, ud) == 0 ? 0 : -1;
+}
+
 /* Renders; on a complete 200 sets the strong ETag and, when wanted, encodes
  * the entry (for the backend and/or waiting requests). Returns render's
  * code; *entry_out gets the encoded entry or NULL. */
@@ -432,7 +459,35 @@ int ts_cache_serve(ts_cache *c, const ts_cache_key *key, const ts_request *req, 
         return render_once(c, key, !no_store, false, render, ud, resp, ctx, &entry);
     }
 
-    if (lookup(c, key, resp) == TS_CGET_HIT) {
+    /* A networked backend is asked asynchronously (see get_async), unless
+     * this pass already carries its answer. A prefetch for another key (the
+     * source file changed in between) is ignored, and then the backend is
+     * asked here: a second asynchronous round could chase a file that keeps
+     * changing forever. */
+    const ts_prefetch *pf = req ? req->prefetch : NULL;
+    bool pf_ok = pf && pf->klen == key->len && memcmp(pf->key, key->str, key->len) == 0;
+    int got;
+    if (pf_ok) {
+        got = prefetched(c, key, pf, resp);
+    } else if (defer && !pf && c->backend->get_async) {
+        ts_blob *blob = NULL;
+        got = c->backend->get_local ? c->backend->get_local(c->backend, key->str, key->len, &blob)
+                                    : TS_CGET_MISS;
+        if (got == TS_CGET_HIT && fill_from_entry_ref(resp, blob, true) != 0) {
+            ts_blob_unref(blob);
+            got = TS_CGET_MISS;
+        }
+        if (got != TS_CGET_HIT) {
+            resp->deferred = true;
+            resp->lookup = true;
+            memcpy(resp->lookup_key, key->str, key->len);
+            resp->lookup_klen = key->len;
+            return 0;
+        }
+    } else {
+        got = lookup(c, key, resp);
+    }
+    if (got == TS_CGET_HIT) {
         count(&c->hits);
         resp->cache = TS_CACHE_OUT_HIT;
         return 0;

@@ -84,6 +84,16 @@ typedef struct redisbackend {
     long long errors;     /* __atomic */
     uint64_t last_log_ns; /* __atomic */
     long long suppressed; /* __atomic */
+
+    /* Asynchronous gets (r_get_async): one fetcher thread, started on first
+     * use, pipelines whatever has queued up while its last batch was on the
+     * wire. amu guards the queue and the flags. */
+    pthread_mutex_t amu;
+    pthread_cond_t acv;
+    struct aget *ahead, *atail;
+    bool fetcher_started, fetcher_stop, fetcher_waiting;
+    pthread_t fetcher;
+    long long async_gets, async_batches; /* __atomic */
 } redisbackend;
 
 /* One operation's use of a connection. */
@@ -559,6 +569,23 @@ static redisReply *cmd(session *s, const char *what, const char *fmt, ...)
 
 /* ---- operations ---- */
 
+/* GET's reply as get's outcome: *out gets a new blob on HIT. */
+static int get_outcome(redisbackend *rb, redisReply *r, ts_blob **out)
+{
+    *out = NULL;
+    if (r->type == REDIS_REPLY_NIL)
+        return TS_CGET_MISS;
+    if (r->type == REDIS_REPLY_STRING) {
+        /* One copy out of hiredis's reply buffer into a blob we can
+         * refcount; a reader holding it outlives the reply. */
+        *out = ts_blob_from(r->str, r->len);
+        return *out ? TS_CGET_HIT : TS_CGET_ERROR;
+    }
+    report(rb, "GET: unexpected reply type %d", r->type);
+    count_error(rb);
+    return TS_CGET_ERROR;
+}
+
 static int r_get(ts_cache_backend *b, const char *key, size_t klen, ts_blob **out)
 {
     redisbackend *rb = (redisbackend *)b;
@@ -568,21 +595,141 @@ static int r_get(ts_cache_backend *b, const char *key, size_t klen, ts_blob **ou
     int rc = TS_CGET_ERROR;
     redisReply *r = cmd(&s, "GET", "GET %b", key, klen);
     if (r) {
-        if (r->type == REDIS_REPLY_NIL) {
-            rc = TS_CGET_MISS;
-        } else if (r->type == REDIS_REPLY_STRING) {
-            /* One copy out of hiredis's reply buffer into a blob we can
-             * refcount; a reader holding it outlives the reply. */
-            *out = ts_blob_from(r->str, r->len);
-            rc = *out ? TS_CGET_HIT : TS_CGET_ERROR;
-        } else {
-            report(rb, "GET: unexpected reply type %d", r->type);
-            count_error(rb);
-        }
+        ts_blob *blob;
+        rc = get_outcome(rb, r, &blob);
+        if (rc == TS_CGET_HIT)
+            *out = blob;
         freeReplyObject(r);
     }
     session_close(&s);
     return rc;
+}
+
+/* ---- asynchronous, pipelined gets ----
+ *
+ * A blocking GET per request holds an I/O thread for a whole round trip and
+ * costs Redis a read and a write system call per key. Here the I/O threads
+ * only queue the key (the http layer suspends the connection meanwhile);
+ * the fetcher takes everything queued, writes all the GETs at once, reads
+ * the replies in order and completes each one. Under load the batches grow
+ * by themselves (more queues up while one is on the wire), so Redis and the
+ * fetcher pay their system calls per batch instead of per request. Outages
+ * follow the blocking path's rules (session_open): while the backend is
+ * down, a batch fails at once, every key counted as an error (a MISS). */
+#define PIPELINE_MAX 256
+
+typedef struct aget {
+    struct aget *next;
+    ts_cache_get_cb cb;
+    void *ud;
+    size_t klen;
+    char key[];
+} aget;
+
+static void run_batch(redisbackend *rb, aget *batch)
+{
+    session s;
+    bool open = session_open(rb, &s) == 0;
+    aget *a = batch;
+    size_t sent = 0;
+    if (open)
+        for (aget *q = batch; q; q = q->next, sent++)
+            if (redisAppendCommand(s.conn->c, "GET %b", q->key, q->klen) != REDIS_OK)
+                break;
+    for (size_t i = 0; i < sent; i++, a = a->next) {
+        int rc = TS_CGET_ERROR;
+        ts_blob *blob = NULL;
+        if (s.broken) {
+            count_error(rb);
+        } else {
+            void *reply = NULL;
+            redisReply *r =
+                finish(&s, "GET", redisGetReply(s.conn->c, &reply) == REDIS_OK ? reply : NULL);
+            if (r) {
+                rc = get_outcome(rb, r, &blob);
+                freeReplyObject(r);
+            }
+        }
+        a->cb(a->ud, rc, blob);
+    }
+    /* Never sent (no connection, or out of memory while queuing them).
+     * session_open counted its own failure once: as many errors as keys,
+     * like the blocking path. */
+    for (bool first = true; a; a = a->next, first = false) {
+        if (open || !first)
+            count_error(rb);
+        a->cb(a->ud, TS_CGET_ERROR, NULL);
+    }
+    if (open)
+        session_close(&s);
+    while (batch) {
+        aget *next = batch->next;
+        free(batch);
+        batch = next;
+    }
+}
+
+static void *fetcher_main(void *arg)
+{
+    redisbackend *rb = arg;
+    for (;;) {
+        pthread_mutex_lock(&rb->amu);
+        while (!rb->ahead && !rb->fetcher_stop) {
+            rb->fetcher_waiting = true;
+            pthread_cond_wait(&rb->acv, &rb->amu);
+            rb->fetcher_waiting = false;
+        }
+        aget *batch = rb->ahead;
+        if (!batch) { /* stopping, and nothing left */
+            pthread_mutex_unlock(&rb->amu);
+            break;
+        }
+        aget *last = batch;
+        for (unsigned n = 1; n < PIPELINE_MAX && last->next; n++)
+            last = last->next;
+        rb->ahead = last->next;
+        if (!rb->ahead)
+            rb->atail = NULL;
+        last->next = NULL;
+        pthread_mutex_unlock(&rb->amu);
+        __atomic_add_fetch(&rb->async_batches, 1, __ATOMIC_RELAXED);
+        run_batch(rb, batch);
+    }
+    return NULL;
+}
+
+static int r_get_async(ts_cache_backend *b, const char *key, size_t klen, ts_cache_get_cb cb,
+                       void *ud)
+{
+    redisbackend *rb = (redisbackend *)b;
+    aget *a = malloc(sizeof *a + klen);
+    if (!a)
+        return -TS_ENOMEM;
+    a->next = NULL;
+    a->cb = cb;
+    a->ud = ud;
+    a->klen = klen;
+    memcpy(a->key, key, klen);
+    pthread_mutex_lock(&rb->amu);
+    if (!rb->fetcher_started && !rb->fetcher_stop)
+        rb->fetcher_started = pthread_create(&rb->fetcher, NULL, fetcher_main, rb) == 0;
+    if (!rb->fetcher_started || rb->fetcher_stop) {
+        pthread_mutex_unlock(&rb->amu);
+        free(a);
+        return -TS_EUNAVAILABLE;
+    }
+    if (rb->atail)
+        rb->atail->next = a;
+    else
+        rb->ahead = a;
+    rb->atail = a;
+    __atomic_add_fetch(&rb->async_gets, 1, __ATOMIC_RELAXED);
+    /* A busy fetcher takes this with its next batch: no wake-up needed. */
+    bool wake = rb->fetcher_waiting;
+    pthread_mutex_unlock(&rb->amu);
+    if (wake)
+        pthread_cond_signal(&rb->acv);
+    return 0;
 }
 
 static int r_set(ts_cache_backend *b, const char *key, size_t klen, ts_blob *value, unsigned ttl_s)
@@ -813,6 +960,8 @@ static void r_stats(ts_cache_backend *b, ts_cache_stats *out)
 {
     redisbackend *rb = (redisbackend *)b;
     out->entries = out->bytes = out->evictions = 0;
+    out->async_gets = __atomic_load_n(&rb->async_gets, __ATOMIC_RELAXED);
+    out->async_batches = __atomic_load_n(&rb->async_batches, __ATOMIC_RELAXED);
     session s;
     if (session_open(rb, &s) == 0) {
         /* DBSIZE counts the whole database, other namespaces included:
@@ -844,6 +993,16 @@ static void r_destroy(ts_cache_backend *b)
     redisbackend *rb = (redisbackend *)b;
     if (!rb)
         return;
+    /* The fetcher completes what is queued before it exits. */
+    pthread_mutex_lock(&rb->amu);
+    rb->fetcher_stop = true;
+    bool started = rb->fetcher_started;
+    pthread_cond_signal(&rb->acv);
+    pthread_mutex_unlock(&rb->amu);
+    if (started)
+        pthread_join(rb->fetcher, NULL);
+    pthread_cond_destroy(&rb->acv);
+    pthread_mutex_destroy(&rb->amu);
     conn_free(rb->idle);
     pthread_mutex_destroy(&rb->mu);
     /* The password sat in this struct. */
@@ -879,6 +1038,19 @@ ts_cache_backend *ts_cache_redis_create(const char *endpoint_spec, ts_ctx *ctx)
         ts_ctx_error(ctx, TS_EINTERNAL, "cannot initialise a mutex");
         return NULL;
     }
+    if (pthread_mutex_init(&rb->amu, NULL) != 0) {
+        pthread_mutex_destroy(&rb->mu);
+        free(rb);
+        ts_ctx_error(ctx, TS_EINTERNAL, "cannot initialise a mutex");
+        return NULL;
+    }
+    if (pthread_cond_init(&rb->acv, NULL) != 0) {
+        pthread_mutex_destroy(&rb->amu);
+        pthread_mutex_destroy(&rb->mu);
+        free(rb);
+        ts_ctx_error(ctx, TS_EINTERNAL, "cannot initialise a mutex");
+        return NULL;
+    }
     rb->ep = ep;
     memset(&ep, 0, sizeof ep);
     if (rb->ep.is_unix)
@@ -890,6 +1062,7 @@ ts_cache_backend *ts_cache_redis_create(const char *endpoint_spec, ts_ctx *ctx)
     make_token(rb->token);
     rb->base.name = "redis";
     rb->base.get = r_get;
+    rb->base.get_async = r_get_async;
     rb->base.set = r_set;
     rb->base.del_prefix = r_del_prefix;
     rb->base.stats = r_stats;

@@ -11,6 +11,7 @@
 #include "ts_cache.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #define L1_MAX_TTL_S 60u
 
@@ -33,6 +34,51 @@ static int t_get(ts_cache_backend *b, const char *key, size_t klen, ts_blob **ou
     if (rc == TS_CGET_HIT)
         /* The remaining L2 TTL is unknown here; the cap bounds any overshoot. */
         (void)t->l1->set(t->l1, key, klen, *out, L1_MAX_TTL_S);
+    return rc;
+}
+
+static int t_get_local(ts_cache_backend *b, const char *key, size_t klen, ts_blob **out)
+{
+    tiered *t = (tiered *)b;
+    return t->l1->get(t->l1, key, klen, out) == TS_CGET_HIT ? TS_CGET_HIT : TS_CGET_MISS;
+}
+
+/* An L2 answer on its way back: promoted into L1 like t_get's. */
+typedef struct promote {
+    tiered *t;
+    ts_cache_get_cb cb;
+    void *ud;
+    size_t klen;
+    char key[];
+} promote;
+
+static void promote_done(void *ud, int rc, ts_blob *blob)
+{
+    promote *p = ud;
+    if (rc == TS_CGET_HIT)
+        (void)p->t->l1->set(p->t->l1, p->key, p->klen, blob, L1_MAX_TTL_S);
+    ts_cache_get_cb cb = p->cb;
+    void *cb_ud = p->ud;
+    free(p);
+    cb(cb_ud, rc, blob);
+}
+
+/* Only L2's part: the cache front asks get_local (L1) first. */
+static int t_get_async(ts_cache_backend *b, const char *key, size_t klen, ts_cache_get_cb cb,
+                       void *ud)
+{
+    tiered *t = (tiered *)b;
+    promote *p = malloc(sizeof *p + klen);
+    if (!p)
+        return -TS_ENOMEM;
+    p->t = t;
+    p->cb = cb;
+    p->ud = ud;
+    p->klen = klen;
+    memcpy(p->key, key, klen);
+    int rc = t->l2->get_async(t->l2, key, klen, promote_done, p);
+    if (rc != 0)
+        free(p);
     return rc;
 }
 
@@ -70,6 +116,8 @@ static void t_stats(ts_cache_backend *b, ts_cache_stats *out)
     out->bytes = s1.bytes;
     out->evictions = s1.evictions;
     out->errors = s1.errors + s2.errors;
+    out->async_gets = s2.async_gets;
+    out->async_batches = s2.async_batches;
 }
 
 static int t_try_lock(ts_cache_backend *b, const char *key, size_t klen, unsigned lease_ms)
@@ -111,6 +159,10 @@ ts_cache_backend *ts_cache_tiered_create(ts_cache_backend *l1, ts_cache_backend 
     t->base.name = "tiered";
     t->base.get = t_get;
     t->base.set = t_set;
+    if (l2->get_async) {
+        t->base.get_async = t_get_async;
+        t->base.get_local = t_get_local;
+    }
     t->base.del_prefix = t_del_prefix;
     t->base.stats = t_stats;
     if (l2->try_lock && l2->unlock) {

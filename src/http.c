@@ -4,6 +4,7 @@
  * copy (the response holds a blob reference released by MHD's free callback).
  */
 #include "ts_http.h"
+#include "ts_cache.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -28,13 +29,25 @@
  * wakes the I/O thread, whose access handler sends the finished response).
  */
 typedef struct req_state req_state;
+
+/* Where a suspended request stands. */
+enum {
+    JOB_LOOKUP, /* waiting for an asynchronous cache lookup (prefetch) */
+    JOB_RENDER, /* queued for, or running on, the render pool */
+    JOB_AGAIN,  /* back on the I/O thread, to be handled again with the prefetch */
+    JOB_DONE    /* resp is the answer */
+};
+
 typedef struct render_job {
     struct render_job *next;
+    ts_http *h;
     struct MHD_Connection *conn;
     req_state *st;
     uint64_t queued_ns;
+    int phase;
     ts_request req; /* points into the suspended connection's memory */
     char addr[64];
+    ts_prefetch prefetch; /* owns its blob */
     ts_response resp;
 } render_job;
 
@@ -43,6 +56,7 @@ struct ts_http {
     ts_app *app;
     int port;
     int inflight; /* requests between first access call and completion (atomic) */
+    int lookups;  /* asynchronous lookups not completed yet (atomic) */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     render_job *head, *tail;
@@ -138,6 +152,112 @@ static void fill_client_addr(struct MHD_Connection *conn, char *buf, size_t len)
 static enum MHD_Result send_response(ts_http *h, struct MHD_Connection *conn, req_state *st,
                                      ts_response *resp);
 
+static render_job *job_new(ts_http *h, struct MHD_Connection *conn, req_state *st,
+                           const ts_request *req)
+{
+    render_job *job = malloc(sizeof *job);
+    if (!job)
+        return NULL;
+    job->next = NULL;
+    job->h = h;
+    job->conn = conn;
+    job->st = st;
+    job->phase = JOB_RENDER;
+    job->req = *req;
+    job->req.may_defer = false;
+    job->req.resumed = true;
+    job->req.prefetch = NULL;
+    if (req->client_addr) {
+        copy_trunc(job->addr, sizeof job->addr, req->client_addr);
+        job->req.client_addr = job->addr;
+    }
+    job->prefetch.rc = TS_CGET_ERROR;
+    job->prefetch.blob = NULL;
+    job->prefetch.klen = 0;
+    ts_resp_init(&job->resp);
+    job->queued_ns = ts_now_ns();
+    return job;
+}
+
+/* Appends a job to the render pool's queue, unless it is full (the same
+ * bound as the render slots' queue). With `suspend`, suspends the
+ * connection first, under the lock, so a worker cannot resume it before. */
+static bool pool_push(ts_http *h, render_job *job, bool suspend)
+{
+    pthread_mutex_lock(&h->mu);
+    bool full = h->idle == 0 && h->queued >= (int)h->app->cfg->render_queue;
+    if (!full) {
+        if (suspend)
+            MHD_suspend_connection(job->conn);
+        ts_resp_init(&job->resp); /* may hold the deferred pass's marks */
+        job->phase = JOB_RENDER;
+        job->next = NULL;
+        job->queued_ns = ts_now_ns();
+        if (h->tail)
+            h->tail->next = job;
+        else
+            h->head = job;
+        h->tail = job;
+        h->queued++;
+        pthread_cond_signal(&h->cv);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return !full;
+}
+
+/* An asynchronous lookup's answer, on the cache's thread. A HIT goes back
+ * to the I/O thread, which sends it; anything else must render, so it goes
+ * straight to the render pool with the answer (no second lookup there). */
+static void lookup_done(void *ud, int rc, ts_blob *blob)
+{
+    render_job *job = ud;
+    ts_http *h = job->h;
+    job->prefetch.rc = rc;
+    job->prefetch.blob = blob;
+    if (rc == TS_CGET_HIT || !pool_push(h, job, false)) {
+        if (rc != TS_CGET_HIT)
+            job->req.refuse = 1; /* the render queue is full: 503 */
+        job->phase = JOB_AGAIN;
+        MHD_resume_connection(job->conn);
+    }
+    /* Last: ts_http_stop waits for this count before the connections go. */
+    __atomic_sub_fetch(&h->lookups, 1, __ATOMIC_RELEASE);
+}
+
+/* A deferred response: start its asynchronous lookup, or queue it for the
+ * render pool. Returns true when the request is suspended and will come
+ * back; false when it must be answered now with job->req (refuse set when
+ * the queue is full), on this thread. */
+static bool defer(ts_http *h, render_job *job, const ts_response *deferred)
+{
+    if (deferred->lookup && job->req.prefetch == NULL) {
+        job->phase = JOB_LOOKUP;
+        job->req.may_defer = true; /* a HIT is sent by the I/O thread */
+        job->req.prefetch = &job->prefetch;
+        memcpy(job->prefetch.key, deferred->lookup_key, deferred->lookup_klen);
+        job->prefetch.klen = deferred->lookup_klen;
+        /* Suspended before the lookup starts: its answer may come at once. */
+        MHD_suspend_connection(job->conn);
+        __atomic_add_fetch(&h->lookups, 1, __ATOMIC_RELAXED);
+        if (ts_cache_lookup_async(h->app->cache, job->prefetch.key, job->prefetch.klen,
+                                  lookup_done, job) == 0)
+            return true;
+        __atomic_sub_fetch(&h->lookups, 1, __ATOMIC_RELAXED);
+        /* Not queued (the backend is down): the render pool asks it the
+         * blocking way, which fails fast during an outage. */
+        job->req.prefetch = NULL;
+        job->req.may_defer = false;
+        if (pool_push(h, job, false))
+            return true;
+        job->req.refuse = 1;
+        job->phase = JOB_AGAIN;
+        MHD_resume_connection(job->conn);
+        return true;
+    }
+    job->req.may_defer = false;
+    return pool_push(h, job, true);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -170,8 +290,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return MHD_YES;
     }
-    if (st->job) /* back from the render pool */
-        return send_response(h, conn, st, &st->job->resp);
+    render_job *job = st->job;
+    if (job && job->phase == JOB_DONE) /* back from the render pool */
+        return send_response(h, conn, st, &job->resp);
+    if (job) {
+        /* Back from an asynchronous lookup (JOB_AGAIN): handle it again
+         * with the answer; a MISS (the key changed meanwhile) can still
+         * go to the render pool. */
+        job->req.may_defer = h->nworkers > 0 && !job->req.refuse;
+        ts_resp_init(&job->resp);
+        ts_app_handle(h->app, &job->req, &job->resp);
+        if (!job->resp.deferred)
+            return send_response(h, conn, st, &job->resp);
+        if (defer(h, job, &job->resp))
+            return MHD_YES;
+        job->req.refuse = 1;
+        ts_resp_init(&job->resp);
+        ts_app_handle(h->app, &job->req, &job->resp);
+        return send_response(h, conn, st, &job->resp);
+    }
 
     /* Not memset: the query and header arrays are read only up to their counts. */
     ts_request req;
@@ -182,6 +319,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     req.nheaders = 0;
     req.client_addr = NULL;
     req.start_ns = st->start_ns;
+    req.prefetch = NULL;
     MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_query, &req);
     header_scan hs = {&req, 0};
     MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, &hs);
@@ -201,44 +339,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     ts_resp_init(&resp);
     ts_app_handle(h->app, &req, &resp);
     if (resp.deferred) {
-        render_job *job = malloc(sizeof *job);
-        bool full = false;
+        job = job_new(h, conn, st, &req);
         if (job) {
-            job->next = NULL;
-            job->conn = conn;
-            job->st = st;
-            job->req = req;
-            job->req.may_defer = false;
-            job->req.resumed = true;
-            if (req.client_addr) {
-                copy_trunc(job->addr, sizeof job->addr, req.client_addr);
-                job->req.client_addr = job->addr;
-            }
-            ts_resp_init(&job->resp);
-            job->queued_ns = ts_now_ns();
-            pthread_mutex_lock(&h->mu);
-            /* The same bound as the render slots' queue: beyond it, 503. */
-            full = h->idle == 0 && h->queued >= (int)h->app->cfg->render_queue;
-            if (!full) {
-                st->job = job;
-                MHD_suspend_connection(conn);
-                if (h->tail)
-                    h->tail->next = job;
-                else
-                    h->head = job;
-                h->tail = job;
-                h->queued++;
-                pthread_cond_signal(&h->cv);
-            }
-            pthread_mutex_unlock(&h->mu);
-            if (!full)
+            st->job = job;
+            if (defer(h, job, &resp))
                 return MHD_YES;
+            st->job = NULL;
             free(job);
         }
         /* The queue is full (503), or no memory for a job (render here). */
         req.may_defer = false;
         req.resumed = true;
-        req.refuse = full ? 1 : 0;
+        req.refuse = job ? 1 : 0;
         ts_resp_init(&resp);
         ts_app_handle(h->app, &req, &resp);
     }
@@ -270,7 +382,9 @@ static void *render_worker(void *arg)
         uint64_t waited_ms = (ts_now_ns() - job->queued_ns) / 1000000u;
         if (waited_ms > (uint64_t)h->app->cfg->render_queue_timeout_ms || stopping)
             job->req.refuse = 2;
+        job->req.may_defer = false; /* this pass answers, whatever it takes */
         ts_app_handle(h->app, &job->req, &job->resp);
+        job->phase = JOB_DONE;
         MHD_resume_connection(job->conn);
     }
     return NULL;
@@ -324,7 +438,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                st->bytes, ms, ts_cache_outcome_name(st->cache),
                toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
     }
-    free(st->job);
+    if (st->job) {
+        ts_blob_unref(st->job->prefetch.blob);
+        free(st->job);
+    }
     free(st);
     *con_cls = NULL;
     __atomic_sub_fetch(&h->inflight, 1, __ATOMIC_RELAXED);
@@ -447,6 +564,11 @@ void ts_http_stop(ts_http *h, int timeout_ms)
             break;
         usleep(10 * 1000);
     }
+    /* Asynchronous lookups end within the cache's timeouts; their
+     * connections stay suspended (so never time out) until they do, and
+     * an answer must not resume a connection the daemon freed. */
+    while (__atomic_load_n(&h->lookups, __ATOMIC_ACQUIRE) != 0)
+        usleep(1000);
     /* The render threads finish what is queued (resuming each connection)
      * before the daemon goes: libmicrohttpd frees connections on stop, and
      * a render must not resume a freed one. */

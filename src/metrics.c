@@ -213,9 +213,14 @@ int ts_metrics_render(const ts_metrics *m, const ts_cache_stats *cs, ts_buf *out
                              "# HELP tessera_cache_entries Entries in the cache (local backends).\n"
                              "# TYPE tessera_cache_entries gauge\ntessera_cache_entries %lld\n"
                              "# HELP tessera_cache_bytes Bytes in the cache (local backends).\n"
-                             "# TYPE tessera_cache_bytes gauge\ntessera_cache_bytes %lld\n",
+                             "# TYPE tessera_cache_bytes gauge\ntessera_cache_bytes %lld\n"
+                             "# HELP tessera_cache_async_gets_total Lookups sent to a networked backend without blocking an I/O thread.\n"
+                             "# TYPE tessera_cache_async_gets_total counter\ntessera_cache_async_gets_total %lld\n"
+                             "# HELP tessera_cache_async_batches_total Pipelined round trips that carried them.\n"
+                             "# TYPE tessera_cache_async_batches_total counter\ntessera_cache_async_batches_total %lld\n",
                              cs->hits, cs->misses, cs->bypasses, cs->coalesced, cs->errors,
-                             cs->stores, cs->evictions, cs->entries, cs->bytes);
+                             cs->stores, cs->evictions, cs->entries, cs->bytes, cs->async_gets,
+                             cs->async_batches);
     }
     ts_blockcache_stats bs;
     ts_blockcache_get_stats(&bs);

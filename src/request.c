@@ -78,6 +78,7 @@ void ts_resp_init(ts_response *resp)
     resp->nheaders = 0;
     resp->cache = TS_CACHE_NONE;
     resp->deferred = false;
+    resp->lookup = false;
 }
 
 void ts_resp_clear(ts_response *resp)

@@ -113,3 +113,63 @@ def test_two_instances_render_a_cold_tile_once(server, get, fixtures, redis_url)
     renders = metrics(a, get)["tessera_render_duration_seconds_count"] + \
         metrics(b, get)["tessera_render_duration_seconds_count"]
     assert renders == 1
+
+
+def test_redis_hits_are_pipelined_off_the_io_threads(server, get, fixtures, redis_url):  # noqa: F811
+    # One I/O thread and 16 clients: with a blocking GET per request the
+    # thread would carry one lookup at a time. Lookups go to the backend's
+    # fetcher instead, which sends what queued up together: fewer round
+    # trips (batches) than gets, and every answer still the right bytes.
+    import time
+    env = {"CACHE_ENDPOINT": redis_url, "CACHE_NAMESPACE": "pipe%d" % time.time_ns()}
+    s = server(data_root=fixtures, env=env, args=["--threads", "1"])
+    urls = [TILE + "&rescale=0,%d" % (100 + k) for k in range(24)]
+    first = {}
+    for u in urls:
+        st, h, body = get(s.url + u)
+        assert st == 200 and h["X-Cache"] == "MISS", (u, st)
+        first[u] = body
+    before = json.loads(get(s.url + "/cache/stats")[2])
+
+    def client(i):
+        out = []
+        for k in range(12):
+            u = urls[(i + k) % len(urls)]
+            st, h, body = get(s.url + u, timeout=60)
+            out.append((u, st, h.get("X-Cache"), body))
+        return out
+
+    res = [r for rs in concurrently(16, client) for r in rs]
+    assert all(st == 200 and xc == "HIT" and body == first[u] for u, st, xc, body in res)
+    after = json.loads(get(s.url + "/cache/stats")[2])
+    gets = after["async_gets"] - before["async_gets"]
+    batches = after["async_batches"] - before["async_batches"]
+    assert after["hits"] - before["hits"] == len(res) == 16 * 12
+    assert gets == len(res), (gets, len(res))
+    assert 0 < batches < gets, (batches, gets)
+    m = metrics(s, get)
+    assert m["tessera_cache_async_gets_total"] == after["async_gets"]
+    assert m["tessera_cache_async_batches_total"] == after["async_batches"]
+
+
+def test_redis_misses_go_to_the_bounded_render_pool(server, get, fixtures, redis_url):  # noqa: F811
+    # A MISS found by an asynchronous lookup is queued for the render pool
+    # from the cache's thread: the queue's bound still holds (503 +
+    # Retry-After), nothing hangs, and what rendered is stored.
+    import time
+    env = {"CACHE_ENDPOINT": redis_url, "CACHE_NAMESPACE": "poolq%d" % time.time_ns()}
+    s = server(data_root=fixtures, env=env, args=["--threads", "1", "--render-queue", "1",
+                                                  "--render-queue-timeout-ms", "50"])
+    paths = [SLOW + "&rescale=0,%d" % (4000 + i) for i in range(12)]
+    res = concurrently(12, lambda i: get(s.url + paths[i], timeout=120))
+    codes = [r[0] for r in res]
+    assert set(codes) <= {200, 503} and 200 in codes and 503 in codes, codes
+    for st, h, body in res:
+        if st == 503:
+            assert h["Retry-After"] == "1" and "server busy" in json.loads(body)["detail"]
+        else:
+            assert body[:4] == b"\x89PNG" and h["X-Cache"] == "MISS"
+    for p, (st, _, body) in zip(paths, res):
+        if st == 200:
+            st2, h2, body2 = get(s.url + p)
+            assert st2 == 200 and h2["X-Cache"] == "HIT" and body2 == body
