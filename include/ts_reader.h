@@ -35,6 +35,14 @@ typedef struct ts_dataset {
  * say whether the file exists elsewhere. */
 int ts_dataset_resolve(const char *data_root, const char *url, ts_dataset *out, ts_ctx *ctx);
 
+/* How often local datasets' identities were checked with stat(), and how
+ * many reads of the change watch returned events (see src/dataset.c): with
+ * the watch, cache HITs make no stat(). */
+typedef struct ts_dataset_stats {
+    long long stats, change_events;
+} ts_dataset_stats;
+void ts_dataset_get_stats(ts_dataset_stats *out);
+
 /* True for "http://" and "https://" URLs. */
 bool ts_dataset_is_remote(const char *url);
 /* A remote dataset (only with --allow-remote): the URL must be plain

@@ -3,6 +3,7 @@
 
 #include "ts_blockcache.h"
 #include "ts_cache.h"
+#include "ts_reader.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -237,6 +238,17 @@ int ts_metrics_render(const ts_metrics *m, const ts_cache_stats *cs, ts_buf *out
                          "--gdal-cache-mb).\n"
                          "# TYPE tessera_block_cache_bytes gauge\ntessera_block_cache_bytes %lld\n",
                          bs.hits, bs.misses, bs.evictions, bs.bytes);
+    ts_dataset_stats ds;
+    ts_dataset_get_stats(&ds);
+    rc |= ts_buf_appendf(out,
+                         "# HELP tessera_dataset_stats_total stat() calls checking a local dataset's "
+                         "identity (none on a cache HIT while its directory is watched and quiet).\n"
+                         "# TYPE tessera_dataset_stats_total counter\ntessera_dataset_stats_total %lld\n"
+                         "# HELP tessera_dataset_change_events_total Reads of the data directories' "
+                         "change watch that returned events (each makes the next requests stat() again).\n"
+                         "# TYPE tessera_dataset_change_events_total counter\n"
+                         "tessera_dataset_change_events_total %lld\n",
+                         ds.stats, ds.change_events);
     rc |= ts_buf_appendf(out, "# HELP tessera_uptime_seconds Seconds since start.\n"
                               "# TYPE tessera_uptime_seconds gauge\ntessera_uptime_seconds %.3f\n",
                          ts_now_s() - m->started);

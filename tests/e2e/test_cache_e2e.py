@@ -65,6 +65,113 @@ def test_replaced_file_is_not_served_stale(server, get, fixtures, tmp_path):
     assert h3["X-Cache"] == "MISS" and b3 != b1
 
 
+def _same_size_pair(tmp_path):
+    """Two uncompressed GeoTIFFs of the same size whose pixels are 10 and 200."""
+    from osgeo import gdal, osr
+    import numpy as np
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(3857)
+    paths = {}
+    for value in (10, 200):
+        p = str(tmp_path / ("src%d.tif" % value))
+        d = gdal.GetDriverByName("GTiff").Create(p, 256, 256, 1, gdal.GDT_Byte, ["TILED=YES"])
+        d.SetGeoTransform([1000000, 100, 0, 6000000, 0, -100])
+        d.SetSpatialRef(srs)
+        d.GetRasterBand(1).WriteArray(np.full((256, 256), value, np.uint8))
+        d = None
+        with open(p, "rb") as f:
+            paths[value] = f.read()
+        os.unlink(p)
+    assert len(paths[10]) == len(paths[200])
+    return paths
+
+
+def test_every_change_is_seen_by_the_next_request(server, get, tmp_path):
+    """The file's identity is memoised behind an inotify watch of its directory (no stat()
+    per HIT): a rename over it, a same-size in-place rewrite keeping the mtime, a chmod and
+    a delete must each be seen by the request that follows, with no pause in between."""
+    import io
+    import numpy as np
+    content = _same_size_pair(tmp_path)
+    root = tmp_path / "root"
+    root.mkdir()
+    d = root / "d.tif"
+    d.write_bytes(content[10])
+    s = server(data_root=str(root), args=["--no-access-log"])
+    url = s.url + "/tiles/WebMercatorQuad/11/1075/718.npy?url=d.tif"
+
+    def fetch(cache):
+        st, h, body = get(url)
+        assert st == 200, body
+        assert h["X-Cache"] in cache, (h["X-Cache"], cache)
+        a = np.load(io.BytesIO(body))
+        return int(a[0][a[-1] > 0].max())
+
+    cur = 10
+    fetch(("MISS",))
+    for i in range(50):
+        assert fetch(("HIT",)) == cur
+        # (a) atomic replacement: a new inode.
+        cur = 210 - cur
+        (root / ".d.tmp").write_bytes(content[cur])
+        os.replace(root / ".d.tmp", d)
+        assert fetch(("MISS",)) == cur, "stale after a rename over the file (iteration %d)" % i
+        assert fetch(("HIT",)) == cur
+        # (b) in place, same size, the mtime put back: only the ctime moves.
+        st = os.stat(d)
+        cur = 210 - cur
+        with open(d, "r+b") as f:
+            f.write(content[cur])
+        os.utime(d, ns=(st.st_atime_ns, st.st_mtime_ns))
+        assert fetch(("MISS",)) == cur, "stale after an in-place rewrite (iteration %d)" % i
+        # (c) metadata only: a new identity is allowed, not a wrong answer.
+        os.chmod(d, 0o600 if i % 2 else 0o644)
+        assert fetch(("HIT", "MISS")) == cur
+        # (d) gone: never the cached tile.
+        os.unlink(d)
+        st, _, body = get(url)
+        assert st == 404, "iteration %d: %d after the file was deleted" % (i, st)
+        d.write_bytes(content[cur])
+        assert fetch(("MISS",)) == cur
+
+
+def _local_fs(path):
+    """Whether src/dataset.c trusts inotify there (its list of local file systems)."""
+    try:
+        t = subprocess.run(["stat", "-f", "-c", "%t", str(path)], capture_output=True, text=True,
+                           check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return False
+    return int(t, 16) in (0xEF53, 0x58465342, 0x9123683E, 0x01021994, 0x794C7630, 0xF2F52010,
+                          0x2FC12FC1, 0x858458F6)
+
+
+def _dataset_stats(s, get):
+    st, _, body = get(s.url + "/metrics")
+    assert st == 200
+    for line in body.decode().splitlines():
+        if line.startswith("tessera_dataset_stats_total "):
+            return int(line.split()[1])
+    raise AssertionError("no tessera_dataset_stats_total in /metrics")
+
+
+def test_hits_do_not_stat_the_file(server, get, fixtures):
+    if not _local_fs(fixtures):
+        pytest.skip("the fixtures are not on a local file system: stat() per request there")
+    s = server(data_root=fixtures, args=["--threads", "2"])
+    assert get(s.url + TILE)[1]["X-Cache"] == "MISS"
+    assert get(s.url + TILE)[1]["X-Cache"] == "HIT"
+    before = _dataset_stats(s, get)
+    t0 = time.monotonic()
+    for _ in range(100):
+        assert get(s.url + TILE)[1]["X-Cache"] == "HIT"
+    elapsed = time.monotonic() - t0
+    stats = _dataset_stats(s, get) - before
+    # Each thread resolves afresh (one stat) when its one-second memo expires; a stat() per
+    # request would be 100.
+    assert stats <= 2 * (int(elapsed) + 2), "%d stat() calls for 100 HITs in %.2fs" % (stats, elapsed)
+
+
 def test_stats_and_admin_invalidation(server, get, fixtures):
     s = server(data_root=fixtures, env={"CACHE_ADMIN_TOKEN": "s3cret"})
     get(s.url + TILE)
