@@ -67,6 +67,14 @@ struct ts_cache_backend {
      * 0 = refused, <0 = error (the caller falls back to a local bucket). */
     int (*rate_take)(ts_cache_backend *b, const char *key, size_t klen, double rate, double burst);
     void (*destroy)(ts_cache_backend *b);
+    /* True when a HIT hands out the stored blob itself, so every HIT of a key
+     * returns the same pointer until the entry is replaced, evicted or
+     * expires (the memory backend), instead of a fresh copy per get (Redis).
+     * Per-blob state kept by a caller (src/http.c's prebuilt responses) is
+     * then reused rather than churned. budget_bytes is the in-process budget
+     * of those blobs, which bounds how much such state may keep alive. */
+    bool stable_blobs;
+    size_t budget_bytes;
 };
 
 /* Backends. clock may be NULL (ts_now_ns). */
@@ -161,6 +169,11 @@ int ts_cache_serve(ts_cache *c, const ts_cache_key *key, const ts_request *req, 
  * not queued (no asynchronous backend, or it is down): handle the request
  * again without a prefetch. */
 int ts_cache_lookup_async(ts_cache *c, const char *key, size_t klen, ts_cache_get_cb cb, void *ud);
+
+/* 0 when HITs return a fresh blob per request (or caching is off); else the
+ * in-process budget of the backend whose HITs hand out the stored blob
+ * itself (ts_cache_backend.stable_blobs). */
+size_t ts_cache_stable_bytes(const ts_cache *c);
 
 int ts_cache_delete_prefix(ts_cache *c, const char *prefix, size_t plen, long long *deleted);
 /* entries/bytes/evictions come from the backend; errors counts cache

@@ -527,6 +527,11 @@ int ts_cache_serve(ts_cache *c, const ts_cache_key *key, const ts_request *req, 
     return rc;
 }
 
+size_t ts_cache_stable_bytes(const ts_cache *c)
+{
+    return c && c->backend && c->backend->stable_blobs ? c->backend->budget_bytes : 0;
+}
+
 int ts_cache_delete_prefix(ts_cache *c, const char *prefix, size_t plen, long long *deleted)
 {
     if (deleted)

@@ -335,6 +335,9 @@ ts_cache_backend *ts_cache_memory_create_sharded(size_t max_bytes, unsigned max_
     m->base.del_prefix = mem_del_prefix;
     m->base.stats = mem_stats;
     m->base.destroy = mem_destroy;
+    /* get() hands out a reference to the entry's own blob. */
+    m->base.stable_blobs = true;
+    m->base.budget_bytes = max_bytes;
     m->clock = clock ? clock : default_clock;
     m->clock_ud = clock ? clock_ud : NULL;
     m->nshards = 1;

@@ -173,6 +173,10 @@ ts_cache_backend *ts_cache_tiered_create(ts_cache_backend *l1, ts_cache_backend 
         t->base.rate_take = t_rate_take;
     }
     t->base.destroy = t_destroy;
+    /* An L2 HIT's fresh blob is stored in L1 as it is, so the next HIT of
+     * the key returns that same pointer from L1. */
+    t->base.stable_blobs = l1->stable_blobs;
+    t->base.budget_bytes = l1->budget_bytes;
     t->l1 = l1;
     t->l2 = l2;
     return &t->base;

@@ -786,6 +786,40 @@ static void tiered_levels(void)
     t->destroy(t);
 }
 
+/* What src/http.c's prebuilt responses rely on: the memory backend (and
+ * the tiered one, through L1) hands out the stored blob itself, so HITs of
+ * a key return one pointer; a backend without the flag turns it off. */
+static void stable_blobs_flag(void)
+{
+    ts_cache_backend *l1 = ts_cache_memory_create(1 << 20, NULL, NULL);
+    ts_cache_backend *l2 = ts_cache_memory_create(2 << 20, NULL, NULL);
+    CHECK(l1->stable_blobs && l1->budget_bytes == 1 << 20);
+    CHECK_INT(mset(l2, "k", "v", 0), 0);
+    l2->stable_blobs = false; /* as Redis: every get a fresh blob */
+    ts_cache_backend *t = ts_cache_tiered_create(l1, l2);
+    CHECK(t->stable_blobs && t->budget_bytes == 1 << 20);
+    ts_blob *a = NULL, *b = NULL, *c = NULL;
+    CHECK_INT(t->get(t, "k", 1, &a), TS_CGET_HIT); /* from L2, stored in L1 */
+    CHECK_INT(t->get(t, "k", 1, &b), TS_CGET_HIT); /* from L1 */
+    CHECK_INT(t->get(t, "k", 1, &c), TS_CGET_HIT);
+    CHECK(a == b && b == c);
+    ts_blob_unref(a);
+    ts_blob_unref(b);
+    ts_blob_unref(c);
+
+    ts_cache *cache = ts_cache_create(t, NULL);
+    CHECK(ts_cache_stable_bytes(cache) == 1 << 20);
+    ts_cache_destroy(cache);
+    ts_cache_backend *m = ts_cache_memory_create(1 << 20, NULL, NULL);
+    m->stable_blobs = false;
+    cache = ts_cache_create(m, NULL);
+    CHECK(ts_cache_stable_bytes(cache) == 0);
+    ts_cache_destroy(cache);
+    cache = ts_cache_create(NULL, NULL);
+    CHECK(ts_cache_stable_bytes(cache) == 0 && ts_cache_stable_bytes(NULL) == 0);
+    ts_cache_destroy(cache);
+}
+
 /* ---- the front ---- */
 
 typedef struct renderer {
@@ -1313,6 +1347,7 @@ TS_TEST_MAIN(TEST(entry_round_trip), TEST(entry_rejects_bad_input), TEST(etag_is
              TEST(memory_lru_eviction_by_bytes), TEST(memory_ttl_with_injected_clock),
              TEST(memory_reader_outlives_eviction), TEST(memory_del_prefix_across_shards),
              TEST(memory_sharded_threads), TEST(memory_get_throughput), TEST(tiered_levels),
+             TEST(stable_blobs_flag),
              TEST(serve_miss_then_hit), TEST(serve_client_directives),
              TEST(serve_errors_not_stored), TEST(serve_without_backend),
              TEST(serve_backend_errors_are_misses), TEST(serve_corrupt_entry_is_rerendered),
