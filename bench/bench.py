@@ -363,19 +363,7 @@ class Bench:
         path = os.path.join(self.work, "floor-tile.jpg")
         with open(path, "wb") as f:
             f.write(body)
-        port = free_port()
-        p = Proc([os.path.join(self.build, "bench", "floor_http"), "--port", str(port),
-                  "--threads", str(CORES), "--file", path],
-                 os.path.join(self.work, "floor-http.log"))
-        p.port = port
-        try:
-            wait_http(port, "/", proc=p)
-            ka = keepalive(port, "/")
-            w = self.measure(p, self.urls["jpeg"], 2, 32, self.dur)
-            err = self.check("floor-http", w)
-            st = proc_status(p.pid)
-        finally:
-            p.stop()
+        w, ka, st, err = self.floor_http_run("floor-http", ["--file", path])
         self.results["floor-http"] = dict(wrk_summary(w), body_bytes=len(body), keepalive=ka,
                                           rss_mb=st.get("VmHWM"), error=err)
 
@@ -387,25 +375,31 @@ class Bench:
             for uri, b in bodies:
                 u = uri.encode()
                 f.write(struct.pack("<I", len(u)) + u + struct.pack("<I", len(b)) + b)
-        port = free_port()
-        p = Proc([os.path.join(self.build, "bench", "floor_http"), "--port", str(port),
-                  "--threads", str(CORES), "--bodies", path],
-                 os.path.join(self.work, "floor-http-set.log"))
-        p.port = port
-        try:
-            wait_http(port, "/", proc=p)
-            st0, _, b0 = http_get(port, bodies[0][0])
-            if st0 != 200 or b0 != bodies[0][1]:
-                raise RuntimeError("floor_http --bodies served the wrong bytes for " + bodies[0][0])
-            w = self.measure(p, self.urls["jpeg"], 2, 32, self.dur)
-            err = self.check("floor-http-set", w)
-            st = proc_status(p.pid)
-        finally:
-            p.stop()
+        w, _, st, err = self.floor_http_run("floor-http-set", ["--bodies", path], bodies[0])
         self.results["floor-http-set"] = dict(
             wrk_summary(w), bodies=len(bodies),
             body_bytes_mean=sum(len(b) for _, b in bodies) / max(len(bodies), 1),
             rss_mb=st.get("VmHWM"), error=err)
+
+    def floor_http_run(self, name, args, expect=None):
+        """bench/floor_http with args under wrk; expect = (uri, body) it must serve."""
+        port = free_port()
+        p = Proc([os.path.join(self.build, "bench", "floor_http"), "--port", str(port),
+                  "--threads", str(CORES)] + args, os.path.join(self.work, name + ".log"))
+        p.port = port
+        try:
+            wait_http(port, "/", proc=p)
+            if expect:
+                st0, _, b0 = http_get(port, expect[0])
+                if st0 != 200 or b0 != expect[1]:
+                    raise RuntimeError("%s served the wrong bytes for %s" % (name, expect[0]))
+            ka = keepalive(port, "/")
+            w = self.measure(p, self.urls["jpeg"], 2, 32, self.dur)
+            err = self.check(name, w)
+            st = proc_status(p.pid)
+        finally:
+            p.stop()
+        return w, ka, st, err
 
     def fetch_all(self, port, urls, conns=4):
         """(uri, body) of every URL in the list, rendered by a cache-less server."""
