@@ -345,6 +345,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     ts_app_handle(h->app, &req, &resp);
     if (resp.deferred) {
         job = job_new(h, conn, st, &req);
+        bool full = job != NULL; /* defer() fails only when the queue is full */
         if (job) {
             st->job = job;
             if (defer(h, job, &resp))
@@ -355,7 +356,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         /* The queue is full (503), or no memory for a job (render here). */
         req.may_defer = false;
         req.resumed = true;
-        req.refuse = job ? 1 : 0;
+        req.refuse = full ? 1 : 0;
         ts_resp_init(&resp);
         ts_app_handle(h->app, &req, &resp);
     }
