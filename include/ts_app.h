@@ -41,6 +41,13 @@ void ts_app_destroy(ts_app *app);
 /* Routes, dispatches and post-processes one request. Never fails: every
  * error becomes a JSON response. resp must be initialised. */
 void ts_app_handle(ts_app *app, const ts_request *req, ts_response *resp);
+/* The pass after an asynchronous lookup (ts_response.lookup): resp is what
+ * ts_app_handle left deferred (the handler's headers), req->prefetch the
+ * answer. On a usable HIT completes resp and returns true; otherwise
+ * returns false and the caller handles the request again from scratch. The
+ * HIT answers for the file identity the first pass keyed it with, current
+ * when the request arrived, so it is not checked again. */
+bool ts_app_finish_lookup(ts_app *app, const ts_request *req, ts_response *resp);
 
 /* The public base URL for absolute links, without a trailing '/': the
  * --base-url setting when set, else scheme://host[/prefix] from

@@ -170,6 +170,11 @@ int ts_cache_serve(ts_cache *c, const ts_cache_key *key, const ts_request *req, 
  * again without a prefetch. */
 int ts_cache_lookup_async(ts_cache *c, const char *key, size_t klen, ts_cache_get_cb cb, void *ud);
 
+/* Fills resp from a prefetched HIT (status, content type, ETag, body; counts
+ * the hit, X-Cache outcome HIT). Returns -1, resp untouched, when pf is no
+ * HIT or not a usable entry (the caller then handles the request anew). */
+int ts_cache_take_prefetch(ts_cache *c, const ts_prefetch *pf, ts_response *resp);
+
 /* 0 when HITs return a fresh blob per request (or caching is off); else the
  * in-process budget of the backend whose HITs hand out the stored blob
  * itself (ts_cache_backend.stable_blobs). */

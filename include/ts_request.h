@@ -94,6 +94,7 @@ typedef struct ts_response {
     bool lookup;
     size_t lookup_klen;
     char lookup_key[TS_CACHE_KEY_MAX];
+    int route_metric; /* with lookup: the route, for the pass that answers */
 } ts_response;
 
 void ts_resp_init(ts_response *resp);

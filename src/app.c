@@ -257,6 +257,8 @@ static int rate_limited(ts_app *app, const ts_request *req, const ts_route *rout
                         app->cfg->rate_limit);
 }
 
+static void finish(ts_app *app, const ts_request *req, ts_response *resp, int metric, double t0);
+
 void ts_app_handle(ts_app *app, const ts_request *req, ts_response *resp)
 {
     /* A resumed request's latency includes its wait for the render pool. */
@@ -286,10 +288,21 @@ void ts_app_handle(ts_app *app, const ts_request *req, ts_response *resp)
         } else if (req->resumed || (rc = rate_limited(app, req, m.route, &ctx)) == 0)
             rc = m.route->handler(app, req, &m, resp, &ctx);
     }
+    int metric = m.route ? app->route_metric[m.route - app->routes] : app->metric_unmatched;
     if (resp->deferred && rc == 0 && !ctx.code) {
-        /* Only a later pass answers (and counts) it. */
+        /* Only a later pass answers (and counts) it. Waiting for a lookup,
+         * the handler's own headers are kept: a HIT is then finished from
+         * them (ts_app_finish_lookup) without handling the request again. */
         bool lookup = resp->lookup;
-        ts_resp_clear(resp);
+        if (lookup) {
+            ts_blob_unref(resp->body);
+            resp->body = NULL;
+            resp->body_off = resp->body_len = 0;
+            resp->content_type[0] = '\0';
+            resp->route_metric = metric;
+        } else {
+            ts_resp_clear(resp);
+        }
         resp->deferred = true;
         resp->lookup = lookup; /* lookup_key is left as the cache wrote it */
         return;
@@ -303,7 +316,22 @@ void ts_app_handle(ts_app *app, const ts_request *req, ts_response *resp)
         if (ctx.retry_after > 0)
             ts_resp_set_header(resp, "Retry-After", "%d", ctx.retry_after);
     }
+    finish(app, req, resp, metric, t0);
+}
 
+bool ts_app_finish_lookup(ts_app *app, const ts_request *req, ts_response *resp)
+{
+    if (ts_cache_take_prefetch(app->cache, req->prefetch, resp) != 0)
+        return false;
+    resp->deferred = resp->lookup = false;
+    finish(app, req, resp, resp->route_metric,
+           req->start_ns ? (double)req->start_ns / 1e9 : ts_now_s());
+    return true;
+}
+
+/* What every answer gets: CORS, X-Cache, conditional GET, the metrics. */
+static void finish(ts_app *app, const ts_request *req, ts_response *resp, int metric, double t0)
+{
     ts_resp_set_header_str(resp, "Access-Control-Allow-Origin", "*");
     if (resp->cache != TS_CACHE_NONE)
         ts_resp_set_header_str(resp, "X-Cache", ts_cache_outcome_name(resp->cache));
@@ -316,9 +344,7 @@ void ts_app_handle(ts_app *app, const ts_request *req, ts_response *resp)
         resp->body_off = resp->body_len = 0;
         resp->status = 304;
     }
-    ts_metrics_request(app->metrics,
-                       m.route ? app->route_metric[m.route - app->routes] : app->metric_unmatched,
-                       resp->status, ts_now_s() - t0);
+    ts_metrics_request(app->metrics, metric, resp->status, ts_now_s() - t0);
 }
 
 /* ---- public base URL (absolute links in JSON documents) ---- */

@@ -236,6 +236,21 @@ static int prefetched(ts_cache *c, const ts_cache_key *key, const ts_prefetch *p
     return TS_CGET_HIT;
 }
 
+int ts_cache_take_prefetch(ts_cache *c, const ts_prefetch *pf, ts_response *resp)
+{
+    if (!c || !pf || pf->rc != TS_CGET_HIT || !pf->blob)
+        return -1;
+    /* Validated before anything is written, so a failure leaves resp as it was. */
+    ts_cache_entry e;
+    if (ts_cache_entry_decode(pf->blob->data, pf->blob->size, &e) != 0 || e.status != 200 ||
+        e.content_type_len >= sizeof resp->content_type ||
+        fill_from_entry_ref(resp, pf->blob, false) != 0)
+        return -1;
+    count(&c->hits);
+    resp->cache = TS_CACHE_OUT_HIT;
+    return 0;
+}
+
 int ts_cache_lookup_async(ts_cache *c, const char *key, size_t klen, ts_cache_get_cb cb, void *ud)
 {
     if (!c || !c->backend || !c->backend->get_async)

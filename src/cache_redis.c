@@ -622,6 +622,8 @@ typedef struct aget {
     struct aget *next;
     ts_cache_get_cb cb;
     void *ud;
+    int rc;        /* the answer, once read */
+    ts_blob *blob; /* on HIT */
     size_t klen;
     char key[];
 } aget;
@@ -742,18 +744,21 @@ static void run_batch(redisbackend *rb, aget *batch)
     redisReplyObjectFunctions *saved = open ? s.conn->c->reader->fn : NULL;
     if (open) {
         s.conn->c->reader->fn = &fetch_fns;
-        for (aget *q = batch; q; q = q->next, sent++)
-            if (redisAppendCommand(s.conn->c, "GET %b", q->key, q->klen) != REDIS_OK)
+        for (aget *q = batch; q; q = q->next, sent++) {
+            /* Argv form: no printf-style formatting per key. */
+            const char *argv[2] = {"GET", q->key};
+            size_t lens[2] = {3, q->klen};
+            if (redisAppendCommandArgv(s.conn->c, 2, argv, lens) != REDIS_OK)
                 break;
+        }
     }
     for (size_t i = 0; i < sent; i++, a = a->next) {
-        int rc = TS_CGET_ERROR;
-        ts_blob *blob = NULL;
+        a->rc = TS_CGET_ERROR;
+        a->blob = NULL;
         if (s.broken)
             count_error(rb);
         else
-            rc = fetch_reply(rb, &s, &blob);
-        a->cb(a->ud, rc, blob);
+            a->rc = fetch_reply(rb, &s, &a->blob);
     }
     if (open && !s.broken)
         s.conn->c->reader->fn = saved;
@@ -763,12 +768,16 @@ static void run_batch(redisbackend *rb, aget *batch)
     for (bool first = true; a; a = a->next, first = false) {
         if (open || !first)
             count_error(rb);
-        a->cb(a->ud, TS_CGET_ERROR, NULL);
+        a->rc = TS_CGET_ERROR;
+        a->blob = NULL;
     }
     if (open)
         session_close(&s);
+    /* Completions last, back to back: the requests they resume wake their
+     * I/O threads once for the batch rather than once per reply. */
     while (batch) {
         aget *next = batch->next;
+        batch->cb(batch->ud, batch->rc, batch->blob);
         free(batch);
         batch = next;
     }
@@ -777,6 +786,7 @@ static void run_batch(redisbackend *rb, aget *batch)
 static void *fetcher_main(void *arg)
 {
     redisbackend *rb = arg;
+    pthread_setname_np(pthread_self(), "redis-fetch"); /* for top -H and perf */
     for (;;) {
         pthread_mutex_lock(&rb->amu);
         while (!rb->ahead && !rb->fetcher_stop) {

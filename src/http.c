@@ -236,6 +236,11 @@ static void lookup_done(void *ud, int rc, ts_blob *blob)
 static bool defer(ts_http *h, render_job *job, const ts_response *deferred)
 {
     if (deferred->lookup && job->req.prefetch == NULL) {
+        /* The handler's headers, for ts_app_finish_lookup (no body yet). */
+        job->resp.status = deferred->status;
+        job->resp.nheaders = deferred->nheaders;
+        memcpy(job->resp.headers, deferred->headers, deferred->nheaders * sizeof *deferred->headers);
+        job->resp.route_metric = deferred->route_metric;
         job->phase = JOB_LOOKUP;
         job->req.may_defer = true; /* a HIT is sent by the I/O thread */
         job->req.prefetch = &job->prefetch;
@@ -299,9 +304,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (job && job->phase == JOB_DONE) /* back from the render pool */
         return send_response(h, conn, st, &job->resp);
     if (job) {
-        /* Back from an asynchronous lookup (JOB_AGAIN): handle it again
-         * with the answer; a MISS (the key changed meanwhile) can still
-         * go to the render pool. */
+        /* Back from an asynchronous lookup (JOB_AGAIN). A HIT is finished
+         * from the first pass's headers; anything else (a refusal, an
+         * undecodable entry) is handled again with the answer, and a
+         * MISS can still go to the render pool. */
+        if (!job->req.refuse && ts_app_finish_lookup(h->app, &job->req, &job->resp))
+            return send_response(h, conn, st, &job->resp);
         job->req.may_defer = h->nworkers > 0 && !job->req.refuse;
         ts_resp_init(&job->resp);
         ts_app_handle(h->app, &job->req, &job->resp);
@@ -366,6 +374,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void *render_worker(void *arg)
 {
     ts_http *h = arg;
+    pthread_setname_np(pthread_self(), "render"); /* for top -H and perf */
     for (;;) {
         pthread_mutex_lock(&h->mu);
         h->idle++;
