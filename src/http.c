@@ -157,10 +157,57 @@ static void fill_client_addr(struct MHD_Connection *conn, char *buf, size_t len)
 static enum MHD_Result send_response(ts_http *h, struct MHD_Connection *conn, req_state *st,
                                      ts_response *resp);
 
+/* Spare jobs per I/O thread. A job is ~9 KB (a request and a response with
+ * their fixed arrays), too big for malloc's per-thread caches, and every
+ * Redis HIT and every render needs one; the thread that allocates it is the
+ * one that frees it (libmicrohttpd completes a connection on its thread). */
+#define SPARE_JOBS 32
+typedef struct spare_jobs {
+    int n;
+    render_job *job[SPARE_JOBS];
+} spare_jobs;
+static __thread spare_jobs *tls_spares;
+static pthread_key_t spares_key;
+static bool spares_key_ok;
+static pthread_once_t spares_once = PTHREAD_ONCE_INIT;
+
+static void spares_free(void *p)
+{
+    spare_jobs *sp = p;
+    for (int i = 0; i < sp->n; i++)
+        free(sp->job[i]);
+    free(sp);
+    tls_spares = NULL;
+}
+
+static void spares_key_init(void)
+{
+    spares_key_ok = pthread_key_create(&spares_key, spares_free) == 0;
+}
+
+/* Only a thread that made jobs has a table (created in job_new, on an I/O
+ * thread, whose exit runs the key's destructor); any other frees. */
+static void job_free(render_job *job)
+{
+    spare_jobs *sp = tls_spares;
+    if (sp && sp->n < SPARE_JOBS)
+        sp->job[sp->n++] = job;
+    else
+        free(job);
+}
+
 static render_job *job_new(ts_http *h, struct MHD_Connection *conn, req_state *st,
                            const ts_request *req)
 {
-    render_job *job = malloc(sizeof *job);
+    spare_jobs *sp = tls_spares;
+    if (!sp) {
+        pthread_once(&spares_once, spares_key_init);
+        if (spares_key_ok && (sp = calloc(1, sizeof *sp)) &&
+            pthread_setspecific(spares_key, sp) != 0)
+            TS_FREE(sp); /* nothing would free it at thread exit */
+        tls_spares = sp;
+    }
+    render_job *job = sp && sp->n ? sp->job[--sp->n] : malloc(sizeof *job);
     if (!job)
         return NULL;
     job->next = NULL;
@@ -359,7 +406,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             if (defer(h, job, &resp))
                 return MHD_YES;
             st->job = NULL;
-            free(job);
+            job_free(job);
         }
         /* The queue is full (503), or no memory for a job (render here). */
         req.may_defer = false;
@@ -681,7 +728,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
     if (st->job) {
         ts_blob_unref(st->job->prefetch.blob);
-        free(st->job);
+        job_free(st->job);
     }
     free(st);
     *con_cls = NULL;
