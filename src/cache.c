@@ -240,11 +240,8 @@ int ts_cache_take_prefetch(ts_cache *c, const ts_prefetch *pf, ts_response *resp
 {
     if (!c || !pf || pf->rc != TS_CGET_HIT || !pf->blob)
         return -1;
-    /* Validated before anything is written, so a failure leaves resp as it was. */
-    ts_cache_entry e;
-    if (ts_cache_entry_decode(pf->blob->data, pf->blob->size, &e) != 0 || e.status != 200 ||
-        e.content_type_len >= sizeof resp->content_type ||
-        fill_from_entry_ref(resp, pf->blob, false) != 0)
+    /* fill_from_entry_ref validates before it writes anything. */
+    if (fill_from_entry_ref(resp, pf->blob, false) != 0)
         return -1;
     count(&c->hits);
     resp->cache = TS_CACHE_OUT_HIT;
