@@ -157,41 +157,66 @@ static void fill_client_addr(struct MHD_Connection *conn, char *buf, size_t len)
 static enum MHD_Result send_response(ts_http *h, struct MHD_Connection *conn, req_state *st,
                                      ts_response *resp);
 
-/* Spare jobs per I/O thread. A job is ~9 KB (a request and a response with
- * their fixed arrays), too big for malloc's per-thread caches, and every
- * Redis HIT and every render needs one; the thread that allocates it is the
- * one that frees it (libmicrohttpd completes a connection on its thread). */
+/*
+ * What an I/O thread keeps between requests: spare jobs and its prebuilt
+ * responses (see "Prebuilt responses"). Created by the thread itself on
+ * first use; a pthread key destructor frees it when libmicrohttpd ends the
+ * thread. Any other thread (none should) gets NULL and allocates plainly.
+ *
+ * Spare jobs: a job is ~9 KB (a request and a response with their fixed
+ * arrays), too big for malloc's per-thread caches, and every Redis HIT and
+ * every render needs one; the thread that allocates it is the one that
+ * frees it (libmicrohttpd completes a connection on its thread).
+ */
 #define SPARE_JOBS 32
-typedef struct spare_jobs {
-    int n;
-    render_job *job[SPARE_JOBS];
-} spare_jobs;
-static __thread spare_jobs *tls_spares;
-static pthread_key_t spares_key;
-static bool spares_key_ok;
-static pthread_once_t spares_once = PTHREAD_ONCE_INIT;
+typedef struct prebuilt_table prebuilt_table;
+typedef struct io_state {
+    int nspare;
+    render_job *spare[SPARE_JOBS];
+    prebuilt_table *prebuilt; /* NULL until a HIT may use one */
+} io_state;
+static __thread io_state *tls_io;
+static pthread_key_t io_key;
+static bool io_key_ok;
+static pthread_once_t io_once = PTHREAD_ONCE_INIT;
 
-static void spares_free(void *p)
+static void prebuilt_table_free(prebuilt_table *t);
+
+static void io_state_free(void *p)
 {
-    spare_jobs *sp = p;
-    for (int i = 0; i < sp->n; i++)
-        free(sp->job[i]);
-    free(sp);
-    tls_spares = NULL;
+    io_state *io = p;
+    for (int i = 0; i < io->nspare; i++)
+        free(io->spare[i]);
+    if (io->prebuilt)
+        prebuilt_table_free(io->prebuilt);
+    free(io);
+    tls_io = NULL;
 }
 
-static void spares_key_init(void)
+static void io_key_init(void)
 {
-    spares_key_ok = pthread_key_create(&spares_key, spares_free) == 0;
+    io_key_ok = pthread_key_create(&io_key, io_state_free) == 0;
 }
 
-/* Only a thread that made jobs has a table (created in job_new, on an I/O
- * thread, whose exit runs the key's destructor); any other frees. */
+/* Only the thread's own calls create it (job_new, send_response: I/O
+ * threads); job_free on a thread without one frees. */
+static io_state *io_state_get(void)
+{
+    io_state *io = tls_io;
+    if (io)
+        return io;
+    pthread_once(&io_once, io_key_init);
+    if (io_key_ok && (io = calloc(1, sizeof *io)) && pthread_setspecific(io_key, io) != 0)
+        TS_FREE(io); /* nothing would free it at thread exit */
+    tls_io = io;
+    return io;
+}
+
 static void job_free(render_job *job)
 {
-    spare_jobs *sp = tls_spares;
-    if (sp && sp->n < SPARE_JOBS)
-        sp->job[sp->n++] = job;
+    io_state *io = tls_io;
+    if (io && io->nspare < SPARE_JOBS)
+        io->spare[io->nspare++] = job;
     else
         free(job);
 }
@@ -199,15 +224,8 @@ static void job_free(render_job *job)
 static render_job *job_new(ts_http *h, struct MHD_Connection *conn, req_state *st,
                            const ts_request *req)
 {
-    spare_jobs *sp = tls_spares;
-    if (!sp) {
-        pthread_once(&spares_once, spares_key_init);
-        if (spares_key_ok && (sp = calloc(1, sizeof *sp)) &&
-            pthread_setspecific(spares_key, sp) != 0)
-            TS_FREE(sp); /* nothing would free it at thread exit */
-        tls_spares = sp;
-    }
-    render_job *job = sp && sp->n ? sp->job[--sp->n] : malloc(sizeof *job);
+    io_state *io = io_state_get();
+    render_job *job = io && io->nspare ? io->spare[--io->nspare] : malloc(sizeof *job);
     if (!job)
         return NULL;
     job->next = NULL;
@@ -503,47 +521,31 @@ typedef struct prebuilt {
     bool used;              /* hit since the clock hand last passed */
 } prebuilt;
 
-typedef struct prebuilt_table {
+struct prebuilt_table {
     size_t bytes; /* sum of cost over the occupied slots */
     size_t hand;  /* the clock hand, an index into slot[] */
     /* Bit i: slot[i] is occupied. With a small cap the table is mostly
      * empty, and the hand skips 64 empty slots a step. */
     uint64_t occupied[PREBUILT_SLOTS / 64];
     prebuilt slot[PREBUILT_SLOTS];
-} prebuilt_table;
+};
 
-static __thread prebuilt_table *tls_prebuilt;
-static pthread_key_t prebuilt_key;
-static bool prebuilt_key_ok;
-static pthread_once_t prebuilt_once = PTHREAD_ONCE_INIT;
-
-static void prebuilt_table_free(void *p)
+static void prebuilt_table_free(prebuilt_table *t)
 {
-    prebuilt_table *t = p;
     for (size_t i = 0; i < PREBUILT_SLOTS; i++)
         if (t->slot[i].r)
             MHD_destroy_response(t->slot[i].r); /* connections may still hold it */
     free(t);
-    tls_prebuilt = NULL;
-}
-
-static void prebuilt_key_init(void)
-{
-    prebuilt_key_ok = pthread_key_create(&prebuilt_key, prebuilt_table_free) == 0;
 }
 
 /* This thread's table, created on first use; NULL when it cannot be (then
  * responses are built per request, as without the table). */
 static prebuilt_table *prebuilt_table_get(void)
 {
-    prebuilt_table *t = tls_prebuilt;
-    if (t || !prebuilt_key_ok)
-        return t;
-    t = calloc(1, sizeof *t);
-    if (t && pthread_setspecific(prebuilt_key, t) != 0)
-        TS_FREE(t); /* nothing would free it at thread exit */
-    tls_prebuilt = t;
-    return t;
+    io_state *io = io_state_get();
+    if (io && !io->prebuilt)
+        io->prebuilt = calloc(1, sizeof *io->prebuilt);
+    return io ? io->prebuilt : NULL;
 }
 
 static prebuilt *prebuilt_set(prebuilt_table *t, const ts_blob *blob)
@@ -773,10 +775,8 @@ ts_http *ts_http_start(ts_app *app, char *err, size_t errlen)
     h->app = app;
     /* A quarter of the memory cache's budget over all I/O threads (see
      * "Prebuilt responses"); off without a backend whose HITs share blobs. */
-    pthread_once(&prebuilt_once, prebuilt_key_init);
-    if (prebuilt_key_ok)
-        h->prebuilt_cap =
-            ts_cache_stable_bytes(app->cache) / 4 / (size_t)(app->threads > 0 ? app->threads : 1);
+    h->prebuilt_cap =
+        ts_cache_stable_bytes(app->cache) / 4 / (size_t)(app->threads > 0 ? app->threads : 1);
     pthread_mutex_init(&h->mu, NULL);
     pthread_cond_init(&h->cv, NULL);
     /* Twice as many render threads as I/O threads: render slots
