@@ -80,9 +80,11 @@ def server():
         return s
 
     yield start
-    for s in started:
-        rc = s.stop()
-        assert rc == 0, "server exited with %s (sanitizer report or crash?)" % rc
+    # Every server is stopped before any exit status is judged: a failing
+    # one must not leave the others running.
+    codes = [(s.port, s.stop()) for s in started]
+    bad = [(port, rc) for port, rc in codes if rc != 0]
+    assert not bad, "servers exited with %s (sanitizer report or crash? logs: /tmp/tessera-test-PORT.log)" % bad
 
 
 @pytest.fixture(scope="session")
