@@ -333,6 +333,17 @@ static bool defer(ts_http *h, render_job *job, const ts_response *deferred)
     return pool_push(h, job, true);
 }
 
+/* A deferred request that cannot be deferred: handled again on this thread,
+ * refused (503 + Retry-After) when refuse is set, rendered here otherwise. */
+static void answer_now(ts_http *h, ts_request *req, ts_response *resp, int refuse)
+{
+    req->may_defer = false;
+    req->resumed = true;
+    req->refuse = refuse;
+    ts_resp_init(resp);
+    ts_app_handle(h->app, req, resp);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -378,13 +389,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         job->req.may_defer = h->nworkers > 0 && !job->req.refuse;
         ts_resp_init(&job->resp);
         ts_app_handle(h->app, &job->req, &job->resp);
-        if (!job->resp.deferred)
-            return send_response(h, conn, st, &job->resp);
-        if (defer(h, job, &job->resp))
+        if (job->resp.deferred && defer(h, job, &job->resp))
             return MHD_YES;
-        job->req.refuse = 1;
-        ts_resp_init(&job->resp);
-        ts_app_handle(h->app, &job->req, &job->resp);
+        if (job->resp.deferred) /* the render queue is full */
+            answer_now(h, &job->req, &job->resp, 1);
         return send_response(h, conn, st, &job->resp);
     }
 
@@ -427,11 +435,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             job_free(job);
         }
         /* The queue is full (503), or no memory for a job (render here). */
-        req.may_defer = false;
-        req.resumed = true;
-        req.refuse = full ? 1 : 0;
-        ts_resp_init(&resp);
-        ts_app_handle(h->app, &req, &resp);
+        answer_now(h, &req, &resp, full ? 1 : 0);
     }
     return send_response(h, conn, st, &resp);
 }
